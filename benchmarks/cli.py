@@ -1,0 +1,160 @@
+"""`trapbench` command line: list, run, report (and the commands later issues add).
+
+Every user error ends in one line on stderr naming the fix, and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from benchmarks import results, suites
+from benchmarks.summary import table
+
+EXIT_USAGE = 2
+
+
+class CliError(Exception):
+    pass
+
+
+def _list(args) -> None:
+    from optimizers.registry import BUILTINS
+    from problems.registry import REGISTRY, _load_families, defaults
+
+    what = args.what
+    if what in ("problems", "all"):
+        _load_families()
+        print("Problems (name: summary; options; optimum provenance; citation)")
+        for name, entry in REGISTRY.items():
+            opts = ", ".join(f"{k}={v}" for k, v in defaults(name).items())
+            print(f"  {name}: {entry.summary}\n      options: {opts}\n"
+                  f"      optimum: {entry.provenance}\n      cite: {entry.citation}")
+    if what in ("optimizers", "all"):
+        print("Optimizers (name: description; defaults; lr grid)")
+        for name, e in BUILTINS.items():
+            print(f"  {name}: {e.description}; defaults {e.defaults}; lr grid {list(e.lr_grid)}")
+        print("  ...and any torch.optim class by name, or path/file.py:Class / module:Class")
+    if what in ("suites", "all"):
+        print("Suites")
+        for name in suites.builtin_suites():
+            s = suites.load(name)
+            print(f"  {name}: {s.get('description', '')} ({s.get('seeds')} seeds x "
+                  f"{s.get('steps')} steps)")
+
+
+def _suite_from_args(args) -> dict:
+    if args.problem or args.optimizer:
+        if not (args.problem and args.optimizer):
+            raise CliError("give both --problem and --optimizer, or a --suite")
+        suite = suites.adhoc(args.problem, args.optimizer, args.seeds or 256,
+                             args.steps or 1000, args.dtype or "float32", args.lr_grid)
+    else:
+        suite = suites.load(args.suite)
+        for key in ("seeds", "steps", "dtype"):
+            if getattr(args, key):
+                suite[key] = getattr(args, key)
+    return suite
+
+
+def _run(args) -> None:
+    from benchmarks import runner
+
+    suite = _suite_from_args(args)
+    cells = suites.expand(suite, device=args.device, chunk=args.chunk)
+    if args.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise CliError("--device cuda given but torch sees no CUDA device; use --device cpu")
+    out = Path(args.output)
+    if args.resume and out.exists():
+        doc = results.read(out)
+        if doc["suite"] != suite:
+            raise CliError(f"{out} was written by a different suite; drop --resume or pick "
+                           "another -o")
+    else:
+        if out.exists() and not args.force and not args.resume:
+            raise CliError(f"{out} exists; pass --resume to continue it, --force to overwrite, "
+                           "or another -o")
+        doc = results.new_document(suite)
+    print(f"trapbench: {len(cells)} cell(s), {suite.get('seeds')} seeds each -> {out}",
+          file=sys.stderr)
+    doc = runner.run(cells, doc, out, workers=args.workers, threads=args.threads,
+                     progress=not args.no_progress)
+    print(table(doc))
+    print(f"\nresults: {out}")
+    if doc["errors"]:
+        raise SystemExit(1)
+
+
+def _report(args) -> None:
+    from reports.html import write_report
+
+    docs = [results.read(p) for p in args.results]
+    path = write_report(docs, args.output, names=[str(p) for p in args.results])
+    print(f"report: {path}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="trapbench", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    ls = sub.add_parser("list", help="list problems, optimizers or suites")
+    ls.add_argument("what", nargs="?", default="all",
+                    choices=["problems", "optimizers", "suites", "all"])
+    ls.set_defaults(func=_list)
+
+    run = sub.add_parser("run", help="train every cell of a suite and write results JSON")
+    run.add_argument("--suite", default="default", help="built-in suite name or .toml path")
+    run.add_argument("--problem", action="append", help="problem spec (repeatable)")
+    run.add_argument("--optimizer", action="append",
+                     help="optimizer spec, e.g. adam:lr=0.01 (repeatable)")
+    run.add_argument("--seeds", type=int, help="seeds per cell (overrides the suite)")
+    run.add_argument("--steps", type=int, help="steps per run (overrides the suite)")
+    run.add_argument("--dtype", choices=suites.DTYPES)
+    run.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]")
+    run.add_argument("--lr-grid", action="store_true", help="sweep each optimizer's lr grid")
+    run.add_argument("--workers", type=int, default=0, help="processes (default: one per core)")
+    run.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    run.add_argument("--chunk", type=int, default=0, help="seeds per tensor program (0: all)")
+    run.add_argument("-o", "--output", default="results/results.json")
+    run.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    run.add_argument("--force", action="store_true", help="overwrite an existing results file")
+    run.add_argument("--no-progress", action="store_true")
+    run.set_defaults(func=_run)
+
+    rep = sub.add_parser("report", help="write one self-contained HTML report")
+    rep.add_argument("results", nargs="+", type=Path)
+    rep.add_argument("-o", "--output", default="results/report.html")
+    rep.set_defaults(func=_report)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from optimizers.resolve import OptimizerError
+    from problems.registry import ProblemError
+
+    args = build_parser().parse_args(argv)
+    if getattr(args, "seeds", None) is not None and args.seeds < 1:
+        print("trapbench: error: --seeds must be >= 1", file=sys.stderr)
+        return EXIT_USAGE
+    if getattr(args, "steps", None) is not None and args.steps < 1:
+        print("trapbench: error: --steps must be >= 1", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        args.func(args)
+    except (CliError, suites.SuiteError, results.ResultsError, ProblemError,
+            OptimizerError) as err:
+        print(f"trapbench: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("trapbench: interrupted; finished cells are saved, rerun with --resume",
+              file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

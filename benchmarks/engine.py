@@ -1,0 +1,171 @@
+"""The batched training engine: all seeds of a cell in one tensor program.
+
+Parameters carry a leading seed dimension; the optimizer minimizes the SUM of per-seed risks,
+so each seed's gradient is exactly its own independent gradient, and an elementwise optimizer
+(SGD, momentum, AdaGrad, RMSprop, Adam, ...) updates each seed exactly as if it ran alone.
+Non-finite seeds are masked (zero gradient) and marked diverged; the others carry on.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from optimizers.registry import OptimizerEntry
+from optimizers.resolve import build as build_optimizer
+from problems.base import Params, Problem
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    steps: int
+    dtype: torch.dtype = torch.float32
+    device: str = "cpu"
+    checkpoints: int = 24
+    chunk: int = 0  # seeds per tensor program; 0 = all at once
+
+
+def checkpoint_steps(steps: int, n: int) -> list[int]:
+    """0, then about n log-spaced steps up to ``steps`` (inclusive)."""
+    if steps <= 0:
+        return [0]
+    grid = np.unique(np.round(np.logspace(0, np.log10(steps), max(n - 1, 1))).astype(int))
+    return sorted({0, *grid.tolist(), steps})
+
+
+def _per_seed_norm(grads: list[torch.Tensor]) -> torch.Tensor:
+    return torch.sqrt(sum(g.reshape(g.shape[0], -1).pow(2).sum(dim=1) for g in grads))
+
+
+def train_chunk(
+    problem: Problem,
+    entry: OptimizerEntry,
+    hp: dict,
+    seeds: torch.Tensor,
+    cfg: RunConfig,
+    progress: bool = False,
+) -> dict[str, np.ndarray]:
+    """Train the given seeds together; return per-seed records (numpy arrays, leading dim S)."""
+    device = torch.device(cfg.device)
+    seeds = seeds.to(device)
+    params: Params = {
+        k: v.to(device=device, dtype=cfg.dtype).requires_grad_(True)
+        for k, v in problem.init(seeds, cfg.dtype, device).items()
+    }
+    leaves = list(params.values())
+    opt = build_optimizer(entry, leaves, hp)
+    needs_closure = isinstance(opt, torch.optim.LBFGS)
+    full_batch = entry.full_batch or problem.exact
+    s = seeds.shape[0]
+    marks = checkpoint_steps(cfg.steps, cfg.checkpoints)
+    mark_set = set(marks)
+    curve = torch.empty((len(marks), s), dtype=torch.float64, device=device)
+    alive = torch.ones(s, dtype=torch.bool, device=device)
+    diverged_at = torch.full((s,), -1, dtype=torch.int64, device=device)
+    hit_at = torch.full((s,), -1, dtype=torch.int64, device=device)
+    target = problem.optimum + problem.tol
+    shape1 = {k: (s,) + (1,) * (v.dim() - 1) for k, v in params.items()}
+
+    def objective(step: int) -> torch.Tensor:
+        if full_batch:
+            return problem.risk(params)
+        return problem.train_risk(params, seeds, step)
+
+    def note_hits(risk: torch.Tensor, step: int) -> None:
+        hit = (hit_at < 0) & alive & (risk <= target)
+        hit_at.masked_fill_(hit, step)
+
+    steps_iter = range(cfg.steps + 1)
+    if progress:
+        steps_iter = tqdm(steps_iter, desc=f"{problem.name} / {entry.name}", leave=False,
+                          unit="step", mininterval=0.5)
+    mark_index = 0
+    for step in steps_iter:
+        at_mark = step in mark_set
+        if step == cfg.steps:  # final evaluation below
+            break
+        opt.zero_grad(set_to_none=False)
+        risk = objective(step)
+        finite = torch.isfinite(risk)
+        newly = alive & ~finite
+        diverged_at.masked_fill_(newly, step)
+        alive &= finite
+        if full_batch:
+            note_hits(risk.detach(), step)
+        if at_mark:
+            with torch.no_grad():
+                exact = risk.detach() if full_batch and problem.exact else problem.risk(params)
+            curve[mark_index] = exact.to(torch.float64)
+            mark_index += 1
+            if not full_batch:
+                note_hits(exact, step)
+        loss = torch.where(alive, risk, torch.zeros_like(risk)).sum()
+        if needs_closure:
+            def closure():
+                opt.zero_grad()
+                r = objective(step)
+                total = torch.where(alive, r, torch.zeros_like(r)).sum()
+                total.backward()
+                return total
+
+            opt.step(closure)
+        else:
+            loss.backward()
+            for k, p in params.items():
+                p.grad.masked_fill_(~alive.view(shape1[k]), 0.0)
+            opt.step()
+
+    final = problem.risk(params)
+    grads = torch.autograd.grad(final.sum(), leaves, allow_unused=True)
+    grads = [torch.zeros_like(p) if g is None else g for g, p in zip(grads, leaves, strict=True)]
+    final = final.detach()
+    finite = torch.isfinite(final) & torch.isfinite(_per_seed_norm(grads))
+    params_finite = torch.stack(
+        [torch.isfinite(p.detach().reshape(s, -1)).all(dim=1) for p in leaves]
+    ).all(dim=0)
+    newly = alive & ~(finite & params_finite)
+    diverged_at.masked_fill_(newly, cfg.steps)
+    alive &= finite & params_finite
+    curve[mark_index] = final.to(torch.float64)
+    note_hits(final, cfg.steps)
+    with torch.no_grad():
+        diag = problem.diagnostics({k: v.detach() for k, v in params.items()})
+    records = {
+        "seed": seeds,
+        "final_risk": torch.where(alive, final.to(torch.float64), torch.nan),
+        "grad_norm": torch.where(alive, _per_seed_norm(grads).to(torch.float64), torch.nan),
+        "hit_step": hit_at,
+        "diverged_step": diverged_at,
+        "checkpoint_risk": curve.T,
+        **{k: v for k, v in diag.items()},
+    }
+    return {k: v.detach().cpu().numpy() for k, v in records.items()}
+
+
+def train_cell(
+    problem: Problem,
+    entry: OptimizerEntry,
+    hp: dict,
+    seeds: torch.Tensor,
+    cfg: RunConfig,
+    progress: bool = False,
+) -> tuple[dict[str, np.ndarray], float]:
+    """Train every seed, in chunks (one seed at a time for optimizers that are not batch-safe);
+    returns (records, wall-clock seconds)."""
+    chunk = cfg.chunk if cfg.chunk > 0 else len(seeds)
+    if not entry.batch_safe:
+        chunk = 1
+    start = time.perf_counter()
+    parts = [
+        train_chunk(problem, entry, hp, seeds[i : i + chunk], cfg, progress and chunk == len(seeds))
+        for i in range(0, len(seeds), chunk)
+    ]
+    if cfg.device.startswith("cuda"):
+        torch.cuda.synchronize()
+    wall = time.perf_counter() - start
+    records = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    return records, wall

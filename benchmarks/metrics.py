@@ -1,0 +1,75 @@
+"""Per-cell statistics: success rate with a Wilson interval, gap quantiles, fates, ERT."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import numpy as np
+from scipy.stats import norm
+
+QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
+
+
+def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion (Wilson 1927): unlike the normal
+    approximation it stays inside [0, 1] and behaves at 0 and n successes."""
+    if n == 0:
+        return (0.0, 1.0)
+    z = norm.ppf(0.5 + confidence / 2)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def expected_running_time(hit_step: np.ndarray, steps: int) -> float:
+    """ERT (Hansen et al., COCO): total steps spent over all seeds / number of successes.
+
+    A successful seed costs its hitting step, a failed one the whole budget; inf if none hit.
+    """
+    hits = hit_step >= 0
+    if not hits.any():
+        return math.inf
+    total = hit_step[hits].sum() + (~hits).sum() * steps
+    return float(total / hits.sum())
+
+
+def summarize(
+    records: dict[str, np.ndarray],
+    fates: np.ndarray,
+    labels: np.ndarray,
+    optimum: float,
+    steps: int,
+    wall_s: float,
+) -> dict:
+    """JSON-ready metrics of one cell."""
+    n = len(fates)
+    success = int((fates == "global").sum())
+    gap = records["final_risk"] - optimum
+    finite_gap = gap[np.isfinite(gap)]
+    low, high = wilson_interval(success, n)
+    quantiles = (
+        {f"q{int(q * 100)}": float(np.quantile(finite_gap, q)) for q in QUANTILES}
+        if finite_gap.size else {f"q{int(q * 100)}": None for q in QUANTILES}
+    )
+    ert = expected_running_time(records["hit_step"], steps)
+    seconds_per_step = wall_s / max(steps, 1)
+    out = {
+        "seeds": n,
+        "successes": success,
+        "success_rate": success / n if n else 0.0,
+        "success_ci95": [low, high],
+        "gap_quantiles": quantiles,
+        "median_gap": quantiles["q50"],
+        "fates": {f: int(c) for f, c in Counter(fates.tolist()).items()},
+        "levels": {lab: int(c) for lab, c in Counter(labels[labels != ""].tolist()).items()},
+        "ert_steps": ert,
+        "ert_seconds": ert * seconds_per_step if math.isfinite(ert) else math.inf,
+        "wall_s": wall_s,
+        "seed_steps_per_s": n * steps / wall_s if wall_s > 0 else None,
+    }
+    if "dead_neurons" in records:
+        out["dead_neurons_mean"] = float(np.mean(records["dead_neurons"]))
+    return out

@@ -1,0 +1,126 @@
+"""The results file: one versioned JSON document per run, written atomically.
+
+Layout (version 1):
+  schema: "trapbench-results", version: 1, created: ISO time,
+  environment: {python, torch, platform, machine, processor, cpu_count, git_commit, git_dirty},
+  suite: the suite as run (its spec, so the run can be repeated),
+  cells: [{id, problem, problem_info, optimizer, config, metrics, records, checkpoints, wall_s}],
+  errors: [{id, error}] for cells that failed (the rest of the run is kept).
+Non-finite numbers are written as null (strict JSON).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import platform
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+SCHEMA = "trapbench-results"
+VERSION = 1
+
+
+class ResultsError(ValueError):
+    """A results file that cannot be read; the message names the fix."""
+
+
+def _clean(obj):
+    """numpy and non-finite values -> plain JSON (NaN and inf become null)."""
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _clean(obj.tolist())
+    if isinstance(obj, (np.floating, float)):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    return obj
+
+
+def git_commit(cwd: Path | None = None) -> tuple[str | None, bool | None]:
+    root = cwd or Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                                text=True, timeout=5, check=True).stdout.strip()
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                                    cwd=root, capture_output=True, text=True, timeout=5).stdout)
+        return commit, dirty
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+
+
+def environment() -> dict:
+    commit, dirty = git_commit()
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "git_commit": commit,
+        "git_dirty": dirty,
+        "hostname": platform.node(),
+    }
+
+
+def new_document(suite: dict) -> dict:
+    return {
+        "schema": SCHEMA,
+        "version": VERSION,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "environment": environment(),
+        "suite": suite,
+        "cells": [],
+        "errors": [],
+    }
+
+
+def write(doc: dict, path: str | Path) -> None:
+    """Write atomically (temp file + rename) so a crash never leaves half a file."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False,
+                                         prefix=f".{path.name}.", suffix=".tmp") as fh:
+            json.dump(_clean(doc), fh, allow_nan=False)
+        os.replace(fh.name, path)
+    except OSError as err:
+        raise ResultsError(
+            f"cannot write results to {str(path)!r} ({err.strerror}); pass a writable path "
+            "with -o"
+        ) from None
+
+
+def read(path: str | Path) -> dict:
+    """Read a results file; refuses other schemas and unknown versions with a clear message."""
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ResultsError(f"results file {str(path)!r} not found; run `trapbench run` "
+                           "first or check the path") from None
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ResultsError(f"{str(path)!r} is not a readable results JSON file ({err})") from None
+    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
+        raise ResultsError(f"{str(path)!r} is not a trapbench results file (no schema "
+                           f"{SCHEMA!r})")
+    if doc.get("version") != VERSION:
+        raise ResultsError(
+            f"{str(path)!r} has results version {doc.get('version')!r}; this trapbench reads "
+            f"version {VERSION}: rerun it or use the trapbench release that wrote it"
+        )
+    return doc

@@ -1,0 +1,146 @@
+"""Suites (TOML files) and their expansion into cells.
+
+A suite names problems, optimizers (with hyperparameters, optionally an ``lr_grid``), the seed
+count and step budget. Each (problem, optimizer, learning rate) is a cell; seeds are shared by
+index across cells, so every comparison between optimizers is paired.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from optimizers.registry import BUILTINS
+from optimizers.resolve import OptimizerError, check, resolve, split_spec
+from problems.registry import ProblemError, canonical
+
+SUITES_DIR = Path(__file__).parent / "suites"
+DTYPES = ("float32", "float64")
+
+
+class SuiteError(ValueError):
+    """A suite that cannot be run; the message names the fix."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    problem: str
+    optimizer: str
+    hp: dict = field(default_factory=dict)
+    steps: int = 1000
+    seed_start: int = 0
+    seeds: int = 256
+    dtype: str = "float32"
+    device: str = "cpu"
+    chunk: int = 0
+    checkpoints: int = 24
+
+    @property
+    def id(self) -> str:
+        hp = ",".join(f"{k}={v}" for k, v in sorted(self.hp.items()))
+        return f"{self.problem}|{self.optimizer}|{hp}|s{self.seed_start}+{self.seeds}|t{self.steps}"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def builtin_suites() -> dict[str, Path]:
+    return {p.stem: p for p in sorted(SUITES_DIR.glob("*.toml"))}
+
+
+def load(name_or_path: str) -> dict:
+    """A suite dict from a built-in name or a TOML file path."""
+    known = builtin_suites()
+    path = known.get(name_or_path, Path(name_or_path))
+    if not path.is_file():
+        raise SuiteError(
+            f"unknown suite {name_or_path!r}: give a built-in ({', '.join(known)}) or a path "
+            "to a .toml suite file"
+        )
+    try:
+        suite = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise SuiteError(f"suite file {str(path)!r} is not valid TOML: {err}") from None
+    suite.setdefault("name", path.stem)
+    return suite
+
+
+def _positive_int(suite: dict, key: str, default: int) -> int:
+    value = suite.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SuiteError(f"suite field {key!r} must be a positive integer, got {value!r}")
+    return value
+
+
+def _optimizer_items(suite: dict) -> list[tuple[str, dict, list | None]]:
+    items = suite.get("optimizers")
+    if not isinstance(items, list) or not items:
+        raise SuiteError("suite needs a non-empty list 'optimizers' (names or tables with 'name')")
+    out = []
+    for item in items:
+        if isinstance(item, str):
+            name, hp = split_spec(item)
+            out.append((name, hp, None))
+        elif isinstance(item, dict) and isinstance(item.get("name"), str):
+            hp = {k: v for k, v in item.items() if k not in ("name", "lr_grid")}
+            grid = item.get("lr_grid")
+            if grid is True:
+                grid = list(resolve(item["name"]).lr_grid)
+            if grid is not None and (not isinstance(grid, list) or not grid):
+                raise SuiteError(f"lr_grid of optimizer {item['name']!r} must be a list or true")
+            out.append((item["name"], hp, grid))
+        else:
+            raise SuiteError(f"optimizer entry {item!r} must be a name or a table with 'name'")
+    return out
+
+
+def expand(suite: dict, device: str = "cpu", chunk: int = 0) -> list[Cell]:
+    """All cells of a suite, validated before anything runs (bad names fail here, fast)."""
+    problems = suite.get("problems")
+    if not isinstance(problems, list) or not problems or not all(
+        isinstance(p, str) for p in problems
+    ):
+        raise SuiteError("suite needs a non-empty list 'problems' of problem names")
+    seeds = _positive_int(suite, "seeds", 256)
+    steps = _positive_int(suite, "steps", 1000)
+    seed_start = suite.get("seed_start", 0)
+    if isinstance(seed_start, bool) or not isinstance(seed_start, int) or seed_start < 0:
+        raise SuiteError(f"suite field 'seed_start' must be an integer >= 0, got {seed_start!r}")
+    dtype = suite.get("dtype", "float32")
+    if dtype not in DTYPES:
+        raise SuiteError(f"suite field 'dtype' must be one of {DTYPES}, got {dtype!r}")
+    cells = []
+    for spec in problems:
+        try:
+            name, _ = canonical(spec)
+        except ProblemError as err:
+            raise SuiteError(str(err)) from None
+        for opt_name, hp, grid in _optimizer_items(suite):
+            try:
+                entry = resolve(opt_name)
+                for lr in grid or [None]:
+                    cell_hp = {**hp, "lr": lr} if lr is not None else dict(hp)
+                    check(entry, cell_hp)
+                    cells.append(Cell(name, opt_name, cell_hp, steps, seed_start, seeds, dtype,
+                                      device, chunk, suite.get("checkpoints", 24)))
+            except OptimizerError as err:
+                raise SuiteError(str(err)) from None
+    return cells
+
+
+def adhoc(problems: list[str], optimizers: list[str], seeds: int, steps: int,
+          dtype: str, lr_grid: bool = False) -> dict:
+    """A suite from command-line names."""
+    opts = []
+    for spec in optimizers:
+        name, hp = split_spec(spec)
+        item = {"name": name, **hp}
+        if lr_grid:
+            item["lr_grid"] = True
+        opts.append(item)
+    return {"name": "adhoc", "problems": problems, "optimizers": opts, "seeds": seeds,
+            "steps": steps, "dtype": dtype}
+
+
+__all__ = ["BUILTINS", "Cell", "SuiteError", "adhoc", "builtin_suites", "expand", "load"]

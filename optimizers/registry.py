@@ -1,0 +1,58 @@
+"""Optimizer registry: the classics with defaults and learning-rate grids, one screen.
+
+Any other ``torch.optim`` class can be named by its class name (``ASGD``, ``Rprop``, ``LBFGS``),
+and any user optimizer by ``path/to/file.py:Class`` or ``package.module:Class`` (see
+optimizers/plugins.py). ``full_batch`` entries train on the exact risk even on sampled problems.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+LR_GRID_SGD = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
+LR_GRID_ADAPTIVE = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
+
+
+@dataclass(frozen=True)
+class OptimizerEntry:
+    name: str
+    factory: Callable[..., torch.optim.Optimizer]
+    defaults: dict = field(default_factory=dict)
+    lr_grid: tuple[float, ...] = ()
+    description: str = ""
+    full_batch: bool = False
+    # Set by the batch-safety probe for plug-ins; the built-ins are elementwise (per-parameter
+    # entry updates), so stacking seeds never couples them.
+    batch_safe: bool = True
+    source: str = "builtin"
+
+
+def _entry(name, cls, defaults, grid, description, **kw) -> OptimizerEntry:
+    return OptimizerEntry(name, cls, defaults, grid, description, **kw)
+
+
+O = torch.optim
+BUILTINS: dict[str, OptimizerEntry] = {
+    e.name: e
+    for e in [
+        _entry("gd", O.SGD, {"lr": 0.1}, LR_GRID_SGD,
+               "full-batch gradient descent (exact risk even on sampled problems)",
+               full_batch=True),
+        _entry("sgd", O.SGD, {"lr": 0.01}, LR_GRID_SGD, "plain SGD"),
+        _entry("momentum", O.SGD, {"lr": 0.01, "momentum": 0.9}, LR_GRID_SGD,
+               "heavy-ball momentum SGD"),
+        _entry("nesterov", O.SGD, {"lr": 0.01, "momentum": 0.9, "nesterov": True},
+               LR_GRID_SGD, "Nesterov momentum SGD"),
+        _entry("adagrad", O.Adagrad, {"lr": 0.01}, LR_GRID_ADAPTIVE, "AdaGrad"),
+        _entry("rmsprop", O.RMSprop, {"lr": 1e-3}, LR_GRID_ADAPTIVE, "RMSprop"),
+        _entry("adam", O.Adam, {"lr": 1e-3}, LR_GRID_ADAPTIVE, "Adam"),
+        _entry("adamw", O.AdamW, {"lr": 1e-3}, LR_GRID_ADAPTIVE,
+               "AdamW (decoupled weight decay 0.01 moves dead neurons)"),
+        _entry("nadam", O.NAdam, {"lr": 1e-3}, LR_GRID_ADAPTIVE, "NAdam"),
+        _entry("radam", O.RAdam, {"lr": 1e-3}, LR_GRID_ADAPTIVE, "RAdam"),
+        _entry("adamax", O.Adamax, {"lr": 2e-3}, LR_GRID_ADAPTIVE, "Adamax"),
+    ]
+}

@@ -1,0 +1,150 @@
+"""Turn an optimizer spec string into a registry entry and hyperparameters.
+
+Spec forms: ``adam``, ``adam:lr=0.01,betas=(0.9,0.99)``, ``Rprop`` (any torch.optim class),
+``path/to/file.py:MyOpt`` and ``package.module:MyOpt`` (a torch.optim.Optimizer subclass or a
+factory ``f(params, **hyperparameters) -> Optimizer``), each optionally followed by
+``@key=value,...`` for hyperparameters.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import importlib
+import importlib.util
+import inspect
+import sys
+from pathlib import Path
+
+import torch
+
+from optimizers.registry import BUILTINS, OptimizerEntry
+
+
+class OptimizerError(ValueError):
+    """An optimizer name, plug-in or hyperparameter that cannot be used; names the fix."""
+
+
+def split_top_level(text: str, sep: str = ",") -> list[str]:
+    """Split on ``sep`` outside brackets: 'lr=1,betas=(0.9,0.99)' -> ['lr=1', 'betas=(0.9,0.99)']."""
+    parts, depth, cur = [], 0, []
+    for ch in text:
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if ch == sep and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    parts.append("".join(cur))
+    return [p.strip() for p in parts if p.strip()]
+
+
+def parse_value(text: str):
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def parse_hyperparameters(text: str) -> dict:
+    out = {}
+    for item in split_top_level(text):
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise OptimizerError(f"hyperparameter {item!r} needs the form key=value, e.g. lr=0.01")
+        out[key.strip()] = parse_value(value.strip())
+    return out
+
+
+def split_spec(spec: str) -> tuple[str, dict]:
+    """'adam:lr=0.1' -> ('adam', {'lr': 0.1}); plug-ins use '@' before hyperparameters."""
+    spec = spec.strip()
+    if "@" in spec:
+        name, _, hp = spec.partition("@")
+        return name.strip(), parse_hyperparameters(hp)
+    name, colon, rest = spec.partition(":")
+    if colon and "=" in rest:  # builtin with hyperparameters
+        return name.strip(), parse_hyperparameters(rest)
+    return spec, {}
+
+
+def _torch_classes() -> dict[str, type]:
+    return {
+        n: c for n, c in vars(torch.optim).items()
+        if inspect.isclass(c) and issubclass(c, torch.optim.Optimizer) and c is not torch.optim.Optimizer
+    }
+
+
+def _load_module(target: str):
+    if target.endswith(".py"):
+        path = Path(target)
+        if not path.is_file():
+            raise OptimizerError(f"plug-in file {target!r} not found; give a path to a .py file")
+        mod_name = f"trapbench_plugin_{abs(hash(str(path.resolve())))}"
+        spec = importlib.util.spec_from_file_location(mod_name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[mod_name] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception as err:
+            raise OptimizerError(f"plug-in file {target!r} failed to import: {err!r}") from None
+        return module
+    try:
+        return importlib.import_module(target)
+    except Exception as err:
+        raise OptimizerError(
+            f"cannot import module {target!r} ({err!r}); check the name and that it is installed "
+            "or on PYTHONPATH"
+        ) from None
+
+
+def resolve(name: str) -> OptimizerEntry:
+    """The registry entry for a name, torch.optim class name or plug-in reference."""
+    if name in BUILTINS:
+        return BUILTINS[name]
+    torch_classes = _torch_classes()
+    short = name.removeprefix("torch.optim.")
+    if short in torch_classes:
+        return OptimizerEntry(short, torch_classes[short], {"lr": 1e-3}
+                              if short not in ("LBFGS",) else {"lr": 1.0},
+                              (), f"torch.optim.{short}", batch_safe=short != "LBFGS",
+                              source="torch.optim")
+    if ":" in name:
+        target, _, attr = name.rpartition(":")
+        module = _load_module(target)
+        obj = getattr(module, attr, None)
+        if obj is None:
+            raise OptimizerError(f"{target!r} has no attribute {attr!r}; check the class name")
+        if not callable(obj):
+            raise OptimizerError(f"{name!r} is not a class or factory")
+        if inspect.isclass(obj) and not issubclass(obj, torch.optim.Optimizer):
+            raise OptimizerError(f"{name!r} is a class but not a torch.optim.Optimizer subclass")
+        return OptimizerEntry(attr, obj, {}, (), (inspect.getdoc(obj) or "").split("\n")[0],
+                              batch_safe=False, source=name)
+    choices = list(BUILTINS) + list(torch_classes)
+    close = difflib.get_close_matches(name, choices, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise OptimizerError(
+        f"unknown optimizer {name!r}.{hint} Use a name from `trapbench list optimizers`, a "
+        "torch.optim class, or path/file.py:Class"
+    )
+
+
+def build(entry: OptimizerEntry, params: list[torch.Tensor], hp: dict) -> torch.optim.Optimizer:
+    """Instantiate with defaults overridden by ``hp``; bad values raise one-line errors."""
+    merged = {**entry.defaults, **hp}
+    lr = merged.get("lr")
+    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or lr <= 0):
+        raise OptimizerError(f"optimizer {entry.name}: lr must be a positive number, got {lr!r}")
+    try:
+        return entry.factory(params, **merged)
+    except Exception as err:
+        raise OptimizerError(
+            f"optimizer {entry.name} rejected hyperparameters {merged}: {err}"
+        ) from None
+
+
+def check(entry: OptimizerEntry, hp: dict) -> None:
+    """Fail early (before any training) when hyperparameters are bad."""
+    build(entry, [torch.zeros(2, requires_grad=True)], hp)

@@ -1,0 +1,154 @@
+"""Reference solver for the optimal risk R*_h of a width-h scalar ReLU network.
+
+Variable projection (Golub & Pereyra 1973): for fixed kinks t and orientations s, the best
+output layer is an exact linear least-squares problem on span{1, (s_j (x - t_j))_+}, with the
+Gram matrix integrated exactly by piecewise Gauss–Legendre quadrature. What is left is a
+minimization over t in [a, b]^h, done by global search (random kinks for every count of
+positively oriented neurons, plus insertion of one kink into the width-(h-1) optimum on a grid)
+followed by bounded local refinement (scipy L-BFGS-B). Kinks at the ends of [a, b] cover
+affine (kink at a, facing right) and dead neurons. problem-specs.md section 1.
+
+The same machinery with basis {1, x, (x - t_j)_+} gives the free-knot linear-spline error,
+which brackets R*_h: spline(h knots) <= R*_h <= spline(h - 1 knots).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.optimize import minimize
+
+from problems.quadrature import piecewise_nodes
+from problems.targets import Target
+
+SOLVER_VERSION = 1
+DEFAULT_SETTINGS = {"n_random": 2048, "n_grid": 65, "n_refine": 6, "quad_nodes": 8, "seed": 0}
+
+
+def residuals(
+    target: Target, knots: torch.Tensor, signs: torch.Tensor, basis: str = "relu",
+    quad_nodes: int = 8,
+) -> torch.Tensor:
+    """Least-squares risk of the best fit for each row of kinks: knots [C, h] -> [C].
+
+    basis "relu": span{1, (s_j (x - t_j))_+}; basis "spline": span{1, x, (x - t_j)_+}.
+    """
+    a, b = target.a, target.b
+    c = knots.shape[0]
+    fixed = torch.tensor((a, b, *target.breakpoints), dtype=torch.float64).expand(c, -1)
+    points = torch.cat([fixed, knots], dim=1).sort(dim=1).values
+    x, w = piecewise_nodes(points, quad_nodes)
+    cols = [torch.ones_like(x)]
+    if basis == "spline":
+        cols.append(x)
+        cols += [torch.relu(x - knots[:, j : j + 1]) for j in range(knots.shape[1])]
+    else:
+        cols += [torch.relu(signs[j] * (x - knots[:, j : j + 1])) for j in range(knots.shape[1])]
+    phi = torch.stack(cols, dim=2)  # [C, P, k]
+    sw = torch.sqrt(w)
+    f = target.fn(x)
+    design = sw[..., None] * phi
+    rhs = (sw * f)[..., None]
+    coef = torch.linalg.lstsq(design, rhs, driver="gelsd").solution
+    res = design @ coef - rhs
+    return (res[..., 0] ** 2).sum(dim=1) / (b - a)
+
+
+def _solve_width(target: Target, h: int, previous: np.ndarray | None, basis: str,
+                 settings: dict) -> tuple[float, list[float], list[float]]:
+    """Global search then refinement for width h; returns (risk, kinks, signs)."""
+    a, b = target.a, target.b
+    q = settings["quad_nodes"]
+    if h == 0:
+        empty = torch.zeros((1, 0), dtype=torch.float64)
+        return float(residuals(target, empty, torch.zeros(0), basis, q)[0]), [], []
+    rng = np.random.default_rng(settings["seed"] + h)
+    patterns = range(h + 1) if basis == "relu" else [h]
+    best = []
+    for m in patterns:
+        signs = torch.tensor([1.0] * m + [-1.0] * (h - m), dtype=torch.float64)
+        cands = [rng.uniform(a, b, size=(settings["n_random"], h))]
+        if previous is not None:
+            grid = np.linspace(a, b, settings["n_grid"])
+            for pos in range(h):  # insert the new kink with orientation signs[pos]
+                rest = np.delete(np.arange(h), pos)
+                block = np.empty((len(grid), h))
+                block[:, pos] = grid
+                block[:, rest] = previous[None, : h - 1] if len(rest) == len(previous) else 0.5
+                cands.append(block)
+        cand = torch.tensor(np.concatenate(cands), dtype=torch.float64)
+        r = residuals(target, cand, signs, basis, q)
+        order = torch.argsort(r)[: settings["n_refine"]]
+        best += [(float(r[i]), cand[i].numpy(), signs) for i in order]
+    best.sort(key=lambda item: item[0])
+    results = []
+    for _, start, signs in best[: settings["n_refine"]]:
+        def objective(t, signs=signs):
+            return float(residuals(target, torch.tensor(t[None, :]), signs, basis, q)[0])
+
+        opt = minimize(objective, start, method="L-BFGS-B", bounds=[(a, b)] * h,
+                       options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 500})
+        results.append((min(opt.fun, objective(start)), opt.x, signs))
+    risk, knots, signs = min(results, key=lambda item: item[0])
+    order = np.argsort(knots)
+    return risk, knots[order].tolist(), signs.numpy()[order].tolist()
+
+
+def solve(target: Target, width: int, basis: str = "relu", settings: dict | None = None) -> dict:
+    """R*_h for h = 0..width (and the optimal kinks), computed without any cache."""
+    settings = {**DEFAULT_SETTINGS, **(settings or {})}
+    levels, solutions, previous = [], [], None
+    for h in range(width + 1):
+        risk, knots, signs = _solve_width(target, h, previous, basis, settings)
+        if levels:  # a wider class contains the narrower one: keep the levels monotone
+            risk = min(risk, levels[-1])
+        levels.append(risk)
+        solutions.append({"kinks": knots, "signs": signs})
+        previous = np.array(knots)
+    return {"levels": levels, "solutions": solutions, "basis": basis,
+            "settings": {**settings, "version": SOLVER_VERSION}}
+
+
+def cache_dir() -> Path:
+    """Where solved levels are kept: $TRAPBENCH_CACHE or ~/.cache/trapbench."""
+    root = os.environ.get("TRAPBENCH_CACHE") or Path.home() / ".cache" / "trapbench"
+    return Path(root) / "reference"
+
+
+def _fingerprint(target: Target) -> str:
+    """A target's identity for the cache: its name, formula, interval and sampled values."""
+    grid = torch.linspace(target.a, target.b, 257, dtype=torch.float64)
+    values = target.fn(grid).numpy().round(12).tobytes()
+    head = f"{target.name}|{target.formula}|{target.a}|{target.b}|{target.breakpoints}".encode()
+    return hashlib.sha256(head + values).hexdigest()[:16]
+
+
+def optimal_levels(target: Target, width: int, basis: str = "relu",
+                   settings: dict | None = None) -> dict:
+    """R*_0..R*_width, read from the on-disk cache or solved and cached with its settings."""
+    settings = {**DEFAULT_SETTINGS, **(settings or {})}
+    tag = json.dumps({"t": _fingerprint(target), "w": width, "basis": basis, "s": settings,
+                      "v": SOLVER_VERSION}, sort_keys=True)
+    path = cache_dir() / f"{hashlib.sha256(tag.encode()).hexdigest()[:24]}.json"
+    if path.exists():
+        try:
+            return json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            pass  # a damaged cache entry is recomputed
+    result = solve(target, width, basis, settings)
+    result["target"] = {"name": target.name, "formula": target.formula,
+                        "interval": [target.a, target.b]}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as fh:
+            json.dump(result, fh)
+        os.replace(fh.name, path)
+    except OSError:
+        pass  # an unwritable cache only costs time
+    return result

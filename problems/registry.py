@@ -1,0 +1,122 @@
+"""Problem registry: a name maps to a factory taking keyword options.
+
+A problem is named on the command line or in a suite as ``name`` or ``name:key=value,...``
+(e.g. ``relu1d-x2:width=4,init=he``); the canonical spelling (sorted non-default options) is
+the problem's identity and its random-number key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from problems.base import Problem
+
+
+@dataclass(frozen=True)
+class ProblemEntry:
+    name: str
+    factory: Callable[..., Problem]
+    summary: str
+    citation: str
+    provenance: str
+
+
+REGISTRY: dict[str, ProblemEntry] = {}
+
+
+def register(name: str, summary: str, citation: str, provenance: str):
+    """Decorator adding a problem factory to the registry under ``name``."""
+
+    def wrap(factory: Callable[..., Problem]) -> Callable[..., Problem]:
+        if name in REGISTRY:
+            raise ValueError(f"problem {name!r} registered twice")
+        REGISTRY[name] = ProblemEntry(name, factory, summary, citation, provenance)
+        return factory
+
+    return wrap
+
+
+class ProblemError(ValueError):
+    """A problem name or option that cannot be used; the message names the fix."""
+
+
+def _coerce(text: str, default):
+    if isinstance(default, bool):
+        if text.lower() in ("1", "true", "yes"):
+            return True
+        if text.lower() in ("0", "false", "no"):
+            return False
+        raise ValueError(f"expected true/false, got {text!r}")
+    if isinstance(default, int):
+        return int(text)
+    if isinstance(default, float):
+        return float(text)
+    return text
+
+
+def parse_spec(spec: str) -> tuple[str, dict]:
+    """Split ``name:key=value,...`` into the name and raw string options."""
+    name, _, rest = spec.partition(":")
+    options = {}
+    for item in filter(None, rest.split(",")):
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise ProblemError(f"problem option {item!r} in {spec!r} needs the form key=value")
+        options[key.strip()] = value.strip()
+    return name.strip(), options
+
+
+def defaults(name: str) -> dict:
+    """The factory's keyword options and their defaults."""
+    sig = inspect.signature(lookup(name).factory)
+    return {k: p.default for k, p in sig.parameters.items() if not k.startswith("_")}
+
+
+def lookup(name: str) -> ProblemEntry:
+    _load_families()
+    if name not in REGISTRY:
+        close = difflib.get_close_matches(name, REGISTRY, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ProblemError(
+            f"unknown problem {name!r}.{hint} Run `trapbench list problems` to see them all."
+        )
+    return REGISTRY[name]
+
+
+def canonical(spec: str, **overrides) -> tuple[str, dict]:
+    """Canonical name and typed options of a spec (defaults dropped, keys sorted)."""
+    name, raw = parse_spec(spec)
+    known = defaults(name)
+    options = {}
+    for key, value in {**raw, **overrides}.items():
+        if key not in known:
+            raise ProblemError(
+                f"problem {name!r} has no option {key!r}; its options are: {', '.join(known)}"
+            )
+        try:
+            options[key] = _coerce(value, known[key]) if isinstance(value, str) else value
+        except ValueError as err:
+            raise ProblemError(f"option {key}={value!r} of problem {name!r}: {err}") from None
+    kept = {k: v for k, v in sorted(options.items()) if v != known[k]}
+    text = ",".join(f"{k}={v}" for k, v in kept.items())
+    return (f"{name}:{text}" if text else name), options
+
+
+def make(spec: str, **overrides) -> Problem:
+    """Build the problem a spec names; a bad name or option raises ProblemError."""
+    full, options = canonical(spec, **overrides)
+    name = parse_spec(spec)[0]
+    try:
+        return REGISTRY[name].factory(_name=full, **options)
+    except (TypeError, ValueError) as err:
+        if isinstance(err, ProblemError):
+            raise
+        raise ProblemError(f"problem {full!r}: {err}") from None
+
+
+def _load_families() -> None:
+    """Import the modules that register problems (kept lazy to avoid import cycles)."""
+    import problems.relu1d  # noqa: F401

@@ -1,0 +1,280 @@
+"""Scalar-input shallow ReLU networks on [a, b] with uniform input (problem-specs.md section 1).
+
+N(x) = c + sum_j v_j relu(w_j x + b_j); risk R = 1/(b-a) * integral_a^b (N(x) - f(x))^2 dx.
+Seeds 000 (Jentzen & Riekert / Adam experiments), 001 (non-convergence and the hierarchy of
+local minima), 002 (Cheridito, Jentzen & Rossmannek, affine targets and saddles), 004 (targets
+with many non-global minima; substituted here by targets whose levels are known).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from problems import reference
+from problems.base import Params, Problem
+from problems.quadrature import nodes_for, piecewise_nodes
+from problems.registry import register
+from problems.rng import normal, problem_key, uniform
+from problems.targets import TARGETS, Target, affine, zigzag
+
+INIT_SCHEMES = ("normal", "he", "xavier", "saddle")
+_DATA_STREAM = 1000  # streams 0..999 are reserved for initialization
+
+CITE_NONCONV = (
+    "Jentzen & Riekert (2024), Non-convergence to global minimizers for Adam and SGD "
+    "[seed 001]; Jentzen & Riekert et al. (2022), Convergence to good non-optimal critical "
+    "points [seed 000]"
+)
+CITE_SADDLE = (
+    "Cheridito, Jentzen & Rossmannek (2024), Gradient descent provably escapes saddle points "
+    "in the training of shallow ReLU networks [seed 002]"
+)
+CITE_LEVELS = (
+    "Jentzen & Riekert (2022), infinitely many realization functions of non-global local "
+    "minima [seed 004]; substitute targets with known levels (problem-specs.md section 1)"
+)
+
+
+def network(params: Params, x: torch.Tensor) -> torch.Tensor:
+    """N(x) for every seed: x [S, P] -> [S, P]."""
+    pre = torch.baddbmm(params["b"][:, None, :], x[:, :, None], params["w"][:, None, :])
+    return params["c"][:, None] + torch.bmm(torch.relu(pre), params["v"][:, :, None])[..., 0]
+
+
+def kinks(w: torch.Tensor, b: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
+    """Kink positions -b/w clipped to [lo, hi] (w = 0 gives a constant neuron: kink at lo)."""
+    safe = torch.where(w == 0, torch.ones_like(w), w)
+    return torch.where(w == 0, torch.full_like(w, lo), -b / safe).clamp(lo, hi)
+
+
+def exact_risk(params: Params, target: Target) -> torch.Tensor:
+    """The integral risk, exactly, for all seeds at once: [S].
+
+    On each piece between consecutive kinks (of the network and of f) N is affine, so
+    Gauss–Legendre with nodes_for(target) nodes per piece is exact. The partition is computed
+    without gradient on purpose: moving a break point changes the integral by the integrand's
+    jump across it, which is zero because N - f is continuous, so the gradient through the
+    nodes alone is the exact gradient (and no sort needs differentiating).
+    """
+    a, b = target.a, target.b
+    w = params["w"]
+    with torch.no_grad():
+        s = w.shape[0]
+        fixed = torch.tensor((a, b, *target.breakpoints), dtype=w.dtype, device=w.device)
+        points = torch.cat([fixed.expand(s, -1), kinks(w, params["b"], a, b)], dim=1)
+        x, weights = piecewise_nodes(points.sort(dim=1).values, nodes_for(target))
+        f = target.fn(x)
+    err = network(params, x) - f
+    return (weights * err * err).sum(dim=1) / (b - a)
+
+
+def sampled_risk(
+    params: Params, target: Target, key: int, seeds: torch.Tensor, step: int, batch: int
+) -> torch.Tensor:
+    """Mini-batch risk with a fresh uniform batch per step and per seed: [S].
+
+    The batch of seed i at step t depends only on (problem, i, t).
+    """
+    u = uniform(key, seeds, _DATA_STREAM + step, batch, params["w"].dtype)
+    x = target.a + (target.b - target.a) * u.to(params["w"].device)
+    err = network(params, x) - target.fn(x)
+    return (err * err).mean(dim=1)
+
+
+def initial_params(
+    key: int,
+    seeds: torch.Tensor,
+    width: int,
+    scheme: str,
+    zero_bias: bool,
+    target: Target,
+    noise: float,
+    dtype: torch.dtype,
+    device: torch.device,
+) -> Params:
+    """Initial (w, b, v, c) for the seeds; a seed's draw depends only on (problem, seed index).
+
+    normal: all N(0, 1), the papers' default. he: w, b ~ N(0, 2/fan_in) with fan_in = 1 and
+    v, c ~ N(0, 2/H). xavier: N(0, 2/(fan_in + fan_out)) per layer. saddle: the constant
+    network c = mean(f) with degenerate neurons (w = 0, b = 1, v = 0), every entry perturbed
+    by N(0, noise^2): a neighbourhood of the saddle of seed 002. zero_bias sets b = c = 0.
+    """
+    z = normal(key, seeds.cpu(), 0, 3 * width + 1, dtype).to(device)
+    zw, zb, zv, zc = z[:, :width], z[:, width : 2 * width], z[:, 2 * width : 3 * width], z[:, -1]
+    if scheme == "normal":
+        sw = sb = sv = sc = 1.0
+    elif scheme == "he":
+        sw = sb = math.sqrt(2.0)
+        sv = sc = math.sqrt(2.0 / width)
+    elif scheme == "xavier":
+        sw = sb = math.sqrt(2.0 / (1 + width))
+        sv = sc = math.sqrt(2.0 / (width + 1))
+    elif scheme == "saddle":
+        grid = torch.linspace(target.a, target.b, 2001, dtype=torch.float64)
+        mean_f = float(target.fn(grid).mean())
+        params = {"w": noise * zw, "b": 1.0 + noise * zb, "v": noise * zv, "c": mean_f + noise * zc}
+        return {k: t.contiguous() for k, t in params.items()}
+    else:
+        raise ValueError(f"unknown init {scheme!r}; choose one of {', '.join(INIT_SCHEMES)}")
+    params = {"w": sw * zw, "b": sb * zb, "v": sv * zv, "c": sc * zc}
+    if zero_bias:
+        params["b"] = torch.zeros_like(zb)
+        params["c"] = torch.zeros_like(zc)
+    return {k: t.contiguous() for k, t in params.items()}
+
+
+def dead_neurons(params: Params, a: float, b: float) -> torch.Tensor:
+    """Neurons inactive on all of [a, b] (w x + b <= 0 at both ends): their gradient is zero
+    for every input, so SGD, momentum, AdaGrad, RMSprop and Adam never move them (seed 001)."""
+    w, bias = params["w"], params["b"]
+    return ((w * a + bias <= 0) & (w * b + bias <= 0)).sum(dim=1)
+
+
+def dead_probability(a: float, b: float) -> float:
+    """P(a neuron with w, b ~ N(0, 1) starts dead on [a, b]) = 1/4 + arcsin(rho)/(2 pi),
+    rho = (ab + 1)/sqrt((a^2 + 1)(b^2 + 1)) (problem-specs.md section 1, derived)."""
+    rho = (a * b + 1) / math.sqrt((a * a + 1) * (b * b + 1))
+    return 0.25 + math.asin(rho) / (2 * math.pi)
+
+
+def default_tol(levels: list[float], optimum: float) -> float:
+    """Success tolerance: 1e-4 of the trivial risk R*_0, but never more than a tenth of the
+    distance to the nearest non-global level, so a level-h run is never counted as global."""
+    trivial = levels[0] - optimum
+    nearest = min((lv - optimum for lv in levels if lv - optimum > 1e-15), default=trivial)
+    return min(1e-4 * trivial, 0.1 * nearest) if trivial > 0 else 1e-8
+
+
+def _distinct(levels) -> list[tuple[str, float]]:
+    """Sort levels highest first and merge labels of numerically equal levels."""
+    out: list[tuple[str, float]] = []
+    for label, value in sorted(levels, key=lambda item: -item[1]):
+        if out and abs(out[-1][1] - value) <= 1e-9 * max(value, 1e-300):
+            out[-1] = (f"{out[-1][0]}={label}", out[-1][1])
+        else:
+            out.append((label, value))
+    return out
+
+
+def build(
+    name: str,
+    target: Target,
+    width: int,
+    init: str,
+    zero_bias: bool,
+    sampled: bool,
+    batch: int,
+    noise: float,
+    tol: float,
+    description: str,
+    citation: str,
+    realizable_from: int | None = None,
+    extra_levels: tuple[tuple[str, float], ...] = (),
+) -> Problem:
+    """Assemble a 1-D problem: optimum and levels from the reference solver (cached), or
+    exactly 0 when the target is a ReLU network of at most ``realizable_from`` neurons."""
+    if width < 1:
+        raise ValueError("width must be >= 1")
+    if init not in INIT_SCHEMES:
+        raise ValueError(f"unknown init {init!r}; choose one of {', '.join(INIT_SCHEMES)}")
+    if batch < 1:
+        raise ValueError("batch must be >= 1")
+    solved = reference.optimal_levels(target, width)
+    levels = solved["levels"]
+    affine_fit = reference.optimal_levels(target, 0, basis="spline")["levels"][0]
+    extra_levels = (*extra_levels, ("affine-fit", affine_fit))
+    if realizable_from is not None and width >= realizable_from:
+        optimum, provenance = 0.0, "exact"
+        detail = f"target is a ReLU network of {realizable_from} neuron(s): realizable, R* = 0"
+    else:
+        optimum, provenance = levels[width], "computed"
+        detail = f"variable-projection reference solver ({solved['settings']})"
+    labelled = [(f"R*_{h}", lv) for h, lv in enumerate(levels[:width])] + list(extra_levels)
+    nonglobal = _distinct(item for item in labelled if item[1] > optimum + 1e-12)
+    key = problem_key(name)
+    a, b = target.a, target.b
+    tol = tol if tol > 0 else default_tol([levels[0], *(lv for _, lv in nonglobal)], optimum)
+
+    def init_fn(seeds, dtype, device):
+        return initial_params(key, seeds, width, init, zero_bias, target, noise, dtype, device)
+
+    def risk(params):
+        return exact_risk(params, target)
+
+    def train_risk(params, seeds, step):
+        if sampled:
+            return sampled_risk(params, target, key, seeds, step, batch)
+        return exact_risk(params, target)
+
+    return Problem(
+        name=name,
+        family="relu1d",
+        description=f"{description} Target f(x) = {target.formula} on [{a:g}, {b:g}], "
+        f"width H = {width}, init {init}{' (zero bias)' if zero_bias else ''}, "
+        + (f"online SGD batches of {batch}." if sampled else "exact integral risk."),
+        citation=citation,
+        init=init_fn,
+        risk=risk,
+        train_risk=train_risk,
+        optimum=optimum,
+        provenance=provenance,
+        provenance_detail=detail,
+        tol=tol,
+        levels=tuple(nonglobal),
+        exact=not sampled,
+        diagnostics=lambda p: {"dead_neurons": dead_neurons(p, a, b)},
+        options={"width": width, "init": init, "zero_bias": zero_bias, "sampled": sampled,
+                 "batch": batch, "target": target.formula, "interval": [a, b]},
+    )
+
+
+@register("relu1d-affine", "shallow ReLU, affine target f = alpha x + beta: R* = 0, every "
+          "non-global critical point is the constant network", CITE_SADDLE, "exact")
+def relu1d_affine(_name="relu1d-affine", alpha=1.0, beta=0.0, width=4, init="normal",
+                  zero_bias=False, sampled=False, batch=1024, noise=1e-3, tol=0.0) -> Problem:
+    target = affine(alpha, beta)
+    constant_level = alpha**2 * (target.b - target.a) ** 2 / 12
+    return build(_name, target, width, init, zero_bias, sampled, batch, noise, tol,
+                 "Affine target; the constant network c = mean(f) with risk "
+                 "alpha^2 (b-a)^2/12 is the only non-global critical level (a local minimum "
+                 "when all neurons are dead, a saddle otherwise).",
+                 CITE_SADDLE, realizable_from=1, extra_levels=(("constant", constant_level),))
+
+
+def _smooth(key: str, formula: str):
+    @register(f"relu1d-{key}", f"shallow ReLU, target {formula} on [0,1]: R*_H by the "
+              "reference solver, hierarchy of levels R*_h", CITE_NONCONV, "computed")
+    def factory(_name=f"relu1d-{key}", width=4, init="normal", zero_bias=False,
+                sampled=False, batch=1024, noise=1e-3, tol=0.0) -> Problem:
+        return build(_name, TARGETS[key](), width, init, zero_bias, sampled, batch, noise, tol,
+                     f"Target {formula} from seed 000's simulations; a width-h optimum padded "
+                     "with dead neurons is a local minimum at level R*_h.", CITE_NONCONV)
+
+    return factory
+
+
+relu1d_x2 = _smooth("x2", "x^2")
+relu1d_x2_2x = _smooth("x2+2x", "x^2 + 2x")
+relu1d_sin3x = _smooth("sin3x", "sin(3x)")
+
+
+@register("relu1d-teacher", "shallow ReLU student of a ReLU teacher with K evenly spaced kinks "
+          "(realizable: R* = 0 when width >= kinks)", CITE_LEVELS, "exact")
+def relu1d_teacher(_name="relu1d-teacher", kinks=2, width=4, init="normal", zero_bias=False,
+                   sampled=False, batch=1024, noise=1e-3, tol=0.0) -> Problem:
+    return build(_name, zigzag(kinks), width, init, zero_bias, sampled, batch, noise, tol,
+                 "Realizable teacher-student: a zigzag ReLU teacher with well-separated kinks.",
+                 CITE_LEVELS, realizable_from=kinks)
+
+
+@register("relu1d-trap", "zigzag teacher with as many kinks as student neurons: every dead or "
+          "misplaced neuron drops the run to a known level R*_h", CITE_LEVELS, "exact")
+def relu1d_trap(_name="relu1d-trap", width=4, init="normal", zero_bias=False, sampled=False,
+                batch=1024, noise=1e-3, tol=0.0) -> Problem:
+    return build(_name, zigzag(width), width, init, zero_bias, sampled, batch, noise, tol,
+                 "Substitute for seed 004's Lipschitz target with many bad minima: the global "
+                 "minimum needs every neuron, and the levels R*_0 > ... > R*_{H-1} of the "
+                 "narrower optima are all non-global local minima.",
+                 CITE_LEVELS, realizable_from=width)

@@ -1,0 +1,83 @@
+"""Counter-based random numbers keyed by (problem, seed index, stream, counter).
+
+Why not ``torch.Generator``: one generator per seed would cost a Python call per seed per step,
+and a shared generator makes a seed's numbers depend on which other seeds share its batch.
+A counter-based generator (here the SplitMix64 finalizer, Steele, Lea & Flood 2014) maps an
+integer tuple to a uniform number with pure integer tensor ops, so a seed's initialization and
+data stream are a function of (problem key, seed index, stream, counter) only: identical whether
+the seed runs alone, in a batch of 1024, in another chunk, on another worker, or on CUDA.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+
+import torch
+
+_MASK64 = (1 << 64) - 1
+
+
+def _signed(c: int) -> int:
+    """Express an unsigned 64-bit constant as the int64 value torch stores."""
+    c &= _MASK64
+    return c - (1 << 64) if c >= 1 << 63 else c
+
+
+_GOLDEN = _signed(0x9E3779B97F4A7C15)
+_M1 = _signed(0xBF58476D1CE4E5B9)
+_M2 = _signed(0x94D049BB133111EB)
+
+
+def _shr(x: torch.Tensor, k: int) -> torch.Tensor:
+    """Logical right shift of int64 (torch's >> is arithmetic)."""
+    return (x >> k) & ((1 << (64 - k)) - 1)
+
+
+def mix(x: torch.Tensor) -> torch.Tensor:
+    """SplitMix64 finalizer: a bijection of int64 with good avalanche (wrapping arithmetic)."""
+    x = x + _GOLDEN
+    x = (x ^ _shr(x, 30)) * _M1
+    x = (x ^ _shr(x, 27)) * _M2
+    return x ^ _shr(x, 31)
+
+
+def problem_key(name: str) -> int:
+    """A stable 32-bit key for a problem's canonical name (same on every machine and run)."""
+    return zlib.crc32(name.encode())
+
+
+def uniform(
+    key: int,
+    seeds: torch.Tensor,
+    stream: int,
+    n: int,
+    dtype: torch.dtype = torch.float64,
+) -> torch.Tensor:
+    """Uniform numbers in the open interval (0, 1), shape [len(seeds), n].
+
+    Row i depends only on (key, seeds[i], stream): streams separate uses (initialization, the
+    data of step t, ...), the counter runs along the row.
+    """
+    seeds = seeds.to(torch.int64)
+    base = mix(mix(torch.full_like(seeds, key) ^ (stream * 0x2545F491)) + seeds)
+    counter = torch.arange(n, dtype=torch.int64, device=seeds.device)
+    bits = mix(base[:, None] * 0x632BE5AB + counter[None, :])
+    top53 = _shr(bits, 11).to(torch.float64)
+    return ((top53 + 0.5) * 2.0**-53).to(dtype)
+
+
+def normal(
+    key: int,
+    seeds: torch.Tensor,
+    stream: int,
+    n: int,
+    dtype: torch.dtype = torch.float64,
+) -> torch.Tensor:
+    """Standard normal numbers, shape [len(seeds), n], by the Box–Muller transform."""
+    half = (n + 1) // 2
+    u = uniform(key, seeds, stream, 2 * half, torch.float64)
+    radius = torch.sqrt(-2.0 * torch.log(u[:, :half]))
+    angle = 2.0 * math.pi * u[:, half:]
+    z = torch.cat([radius * torch.cos(angle), radius * torch.sin(angle)], dim=1)
+    return z[:, :n].to(dtype)

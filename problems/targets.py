@@ -1,0 +1,76 @@
+"""Target functions f on an interval [a, b] for the scalar-input problems.
+
+Each target knows its own breakpoints (where f is not smooth) and whether it is a polynomial of
+low degree on each piece, so integrals of (N - f)^2 can be done exactly by Gauss–Legendre
+quadrature piece by piece (problem-specs.md section 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    formula: str
+    fn: Callable[[torch.Tensor], torch.Tensor]
+    a: float = 0.0
+    b: float = 1.0
+    breakpoints: tuple[float, ...] = ()
+    # Degree of f on each piece, or None when f is not piecewise polynomial (then quadrature
+    # with many nodes is accurate to rounding but not exact).
+    degree: int | None = 2
+
+
+def affine(alpha: float = 1.0, beta: float = 0.0, a: float = 0.0, b: float = 1.0) -> Target:
+    """f(x) = alpha x + beta (Cheridito, Jentzen & Rossmannek 2022, seed 002)."""
+    return Target(
+        "affine", f"{alpha:g} x + {beta:g}", lambda x: alpha * x + beta, a, b, (), degree=1
+    )
+
+
+def square() -> Target:
+    return Target("x2", "x^2", lambda x: x * x)
+
+
+def square_plus_linear() -> Target:
+    return Target("x2+2x", "x^2 + 2x", lambda x: x * x + 2 * x)
+
+
+def sine3() -> Target:
+    return Target("sin3x", "sin(3x)", lambda x: torch.sin(3 * x), degree=None)
+
+
+def zigzag(kinks: int, a: float = 0.0, b: float = 1.0, height: float = 1.0) -> Target:
+    """A realizable teacher: a ReLU network of ``kinks`` neurons whose kinks are evenly spaced.
+
+    f(x) = sum_j a_j relu(x - t_j), t_j = a + j (b-a)/(kinks+1), with slopes alternating so f
+    zigzags between 0 and ``height``. A student of width >= kinks represents f exactly, so the
+    optimal risk is exactly 0, while narrower students have distinct optimal levels R*_h > 0.
+    """
+    if kinks < 1:
+        raise ValueError("zigzag needs kinks >= 1")
+    step = (b - a) / (kinks + 1)
+    knots = tuple(a + (j + 1) * step for j in range(kinks))
+    slope = height / step
+    # slope changes: 0 -> +s at t_1, then +s -> -s -> +s ... (change of magnitude 2s).
+    coeffs = [slope] + [(-2 * slope) * (-1) ** j for j in range(kinks - 1)]
+
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        out = torch.zeros_like(x)
+        for t, c in zip(knots, coeffs, strict=True):
+            out = out + c * torch.relu(x - t)
+        return out
+
+    return Target(f"zigzag{kinks}", f"zigzag with {kinks} kinks", fn, a, b, knots, degree=1)
+
+
+TARGETS: dict[str, Callable[[], Target]] = {
+    "x2": square,
+    "x2+2x": square_plus_linear,
+    "sin3x": sine3,
+}
