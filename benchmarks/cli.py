@@ -29,8 +29,10 @@ def _list(args) -> None:
         print("Problems (name: summary; options; optimum provenance; citation)")
         for name, entry in REGISTRY.items():
             opts = ", ".join(f"{k}={v}" for k, v in defaults(name).items())
-            print(f"  {name}: {entry.summary}\n      options: {opts}\n"
-                  f"      optimum: {entry.provenance}\n      cite: {entry.citation}")
+            print(
+                f"  {name}: {entry.summary}\n      options: {opts}\n"
+                f"      optimum: {entry.provenance}\n      cite: {entry.citation}"
+            )
     if what in ("optimizers", "all"):
         print("Optimizers (name: description; defaults; lr grid)")
         for name, e in BUILTINS.items():
@@ -40,16 +42,24 @@ def _list(args) -> None:
         print("Suites")
         for name in suites.builtin_suites():
             s = suites.load(name)
-            print(f"  {name}: {s.get('description', '')} ({s.get('seeds')} seeds x "
-                  f"{s.get('steps')} steps)")
+            print(
+                f"  {name}: {s.get('description', '')} ({s.get('seeds')} seeds x "
+                f"{s.get('steps')} steps)"
+            )
 
 
 def _suite_from_args(args) -> dict:
     if args.problem or args.optimizer:
         if not (args.problem and args.optimizer):
             raise CliError("give both --problem and --optimizer, or a --suite")
-        suite = suites.adhoc(args.problem, args.optimizer, args.seeds or 256,
-                             args.steps or 1000, args.dtype or "float32", args.lr_grid)
+        suite = suites.adhoc(
+            args.problem,
+            args.optimizer,
+            args.seeds or 256,
+            args.steps or 1000,
+            args.dtype or "float32",
+            args.lr_grid,
+        )
     else:
         suite = suites.load(args.suite)
         for key in ("seeds", "steps", "dtype"):
@@ -72,17 +82,22 @@ def _run(args) -> None:
     if args.resume and out.exists():
         doc = results.read(out)
         if doc["suite"] != suite:
-            raise CliError(f"{out} was written by a different suite; drop --resume or pick "
-                           "another -o")
+            raise CliError(
+                f"{out} was written by a different suite; drop --resume or pick another -o"
+            )
     else:
         if out.exists() and not args.force and not args.resume:
-            raise CliError(f"{out} exists; pass --resume to continue it, --force to overwrite, "
-                           "or another -o")
+            raise CliError(
+                f"{out} exists; pass --resume to continue it, --force to overwrite, or another -o"
+            )
         doc = results.new_document(suite)
-    print(f"trapbench: {len(cells)} cell(s), {suite.get('seeds')} seeds each -> {out}",
-          file=sys.stderr)
-    doc = runner.run(cells, doc, out, workers=args.workers, threads=args.threads,
-                     progress=not args.no_progress)
+    print(
+        f"trapbench: {len(cells)} cell(s), {suite.get('seeds')} seeds each -> {out}",
+        file=sys.stderr,
+    )
+    doc = runner.run(
+        cells, doc, out, workers=args.workers, threads=args.threads, progress=not args.no_progress
+    )
     print(table(doc))
     print(f"\nresults: {out}")
     if doc["errors"]:
@@ -102,15 +117,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     ls = sub.add_parser("list", help="list problems, optimizers or suites")
-    ls.add_argument("what", nargs="?", default="all",
-                    choices=["problems", "optimizers", "suites", "all"])
+    ls.add_argument(
+        "what", nargs="?", default="all", choices=["problems", "optimizers", "suites", "all"]
+    )
     ls.set_defaults(func=_list)
 
     run = sub.add_parser("run", help="train every cell of a suite and write results JSON")
     run.add_argument("--suite", default="default", help="built-in suite name or .toml path")
     run.add_argument("--problem", action="append", help="problem spec (repeatable)")
-    run.add_argument("--optimizer", action="append",
-                     help="optimizer spec, e.g. adam:lr=0.01 (repeatable)")
+    run.add_argument(
+        "--optimizer", action="append", help="optimizer spec, e.g. adam:lr=0.01 (repeatable)"
+    )
     run.add_argument("--seeds", type=int, help="seeds per cell (overrides the suite)")
     run.add_argument("--steps", type=int, help="steps per run (overrides the suite)")
     run.add_argument("--dtype", choices=suites.DTYPES)
@@ -145,13 +162,13 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         args.func(args)
-    except (CliError, suites.SuiteError, results.ResultsError, ProblemError,
-            OptimizerError) as err:
+    except (CliError, suites.SuiteError, results.ResultsError, ProblemError, OptimizerError) as err:
         print(f"trapbench: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("trapbench: interrupted; finished cells are saved, rerun with --resume",
-              file=sys.stderr)
+        print(
+            "trapbench: interrupted; finished cells are saved, rerun with --resume", file=sys.stderr
+        )
         return 130
     return 0
 

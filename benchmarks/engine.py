@@ -48,8 +48,11 @@ def train_chunk(
     seeds: torch.Tensor,
     cfg: RunConfig,
     progress: bool = False,
+    keep_params: bool = False,
 ) -> dict[str, np.ndarray]:
-    """Train the given seeds together; return per-seed records (numpy arrays, leading dim S)."""
+    """Train the given seeds together; return per-seed records (numpy arrays, leading dim S).
+
+    With keep_params the final parameters are included as ``param.<name>``."""
     device = torch.device(cfg.device)
     seeds = seeds.to(device)
     params: Params = {
@@ -81,8 +84,13 @@ def train_chunk(
 
     steps_iter = range(cfg.steps + 1)
     if progress:
-        steps_iter = tqdm(steps_iter, desc=f"{problem.name} / {entry.name}", leave=False,
-                          unit="step", mininterval=0.5)
+        steps_iter = tqdm(
+            steps_iter,
+            desc=f"{problem.name} / {entry.name}",
+            leave=False,
+            unit="step",
+            mininterval=0.5,
+        )
     mark_index = 0
     for step in steps_iter:
         at_mark = step in mark_set
@@ -105,7 +113,8 @@ def train_chunk(
                 note_hits(exact, step)
         loss = torch.where(alive, risk, torch.zeros_like(risk)).sum()
         if needs_closure:
-            def closure():
+
+            def closure(step=step, alive=alive):
                 opt.zero_grad()
                 r = objective(step)
                 total = torch.where(alive, r, torch.zeros_like(r)).sum()
@@ -116,7 +125,8 @@ def train_chunk(
         else:
             loss.backward()
             for k, p in params.items():
-                p.grad.masked_fill_(~alive.view(shape1[k]), 0.0)
+                if p.grad is not None:
+                    p.grad.masked_fill_(~alive.view(shape1[k]), 0.0)
             opt.step()
 
     final = problem.risk(params)
@@ -141,8 +151,10 @@ def train_chunk(
         "hit_step": hit_at,
         "diverged_step": diverged_at,
         "checkpoint_risk": curve.T,
-        **{k: v for k, v in diag.items()},
+        **diag,
     }
+    if keep_params:
+        records.update({f"param.{k}": v for k, v in params.items()})
     return {k: v.detach().cpu().numpy() for k, v in records.items()}
 
 
@@ -153,6 +165,7 @@ def train_cell(
     seeds: torch.Tensor,
     cfg: RunConfig,
     progress: bool = False,
+    keep_params: bool = False,
 ) -> tuple[dict[str, np.ndarray], float]:
     """Train every seed, in chunks (one seed at a time for optimizers that are not batch-safe);
     returns (records, wall-clock seconds)."""
@@ -161,7 +174,15 @@ def train_cell(
         chunk = 1
     start = time.perf_counter()
     parts = [
-        train_chunk(problem, entry, hp, seeds[i : i + chunk], cfg, progress and chunk == len(seeds))
+        train_chunk(
+            problem,
+            entry,
+            hp,
+            seeds[i : i + chunk],
+            cfg,
+            progress and chunk == len(seeds),
+            keep_params,
+        )
         for i in range(0, len(seeds), chunk)
     ]
     if cfg.device.startswith("cuda"):

@@ -52,7 +52,8 @@ def summarize(
     low, high = wilson_interval(success, n)
     quantiles = (
         {f"q{int(q * 100)}": float(np.quantile(finite_gap, q)) for q in QUANTILES}
-        if finite_gap.size else {f"q{int(q * 100)}": None for q in QUANTILES}
+        if finite_gap.size
+        else {f"q{int(q * 100)}": None for q in QUANTILES}
     )
     ert = expected_running_time(records["hit_step"], steps)
     seconds_per_step = wall_s / max(steps, 1)

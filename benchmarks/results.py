@@ -51,10 +51,23 @@ def _clean(obj):
 def git_commit(cwd: Path | None = None) -> tuple[str | None, bool | None]:
     root = cwd or Path(__file__).resolve().parent.parent
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                                text=True, timeout=5, check=True).stdout.strip()
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                                    cwd=root, capture_output=True, text=True, timeout=5).stdout)
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        dirty = bool(
+            subprocess.run(
+                ["git", "status", "--porcelain", "--untracked-files=no"],
+                cwd=root,
+                capture_output=True,
+                text=True,
+                timeout=5,
+            ).stdout
+        )
         return commit, dirty
     except (OSError, subprocess.SubprocessError):
         return None, None
@@ -94,14 +107,14 @@ def write(doc: dict, path: str | Path) -> None:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False,
-                                         prefix=f".{path.name}.", suffix=".tmp") as fh:
+        with tempfile.NamedTemporaryFile(
+            "w", dir=path.parent, delete=False, prefix=f".{path.name}.", suffix=".tmp"
+        ) as fh:
             json.dump(_clean(doc), fh, allow_nan=False)
         os.replace(fh.name, path)
     except OSError as err:
         raise ResultsError(
-            f"cannot write results to {str(path)!r} ({err.strerror}); pass a writable path "
-            "with -o"
+            f"cannot write results to {str(path)!r} ({err.strerror}); pass a writable path with -o"
         ) from None
 
 
@@ -111,13 +124,13 @@ def read(path: str | Path) -> dict:
     try:
         doc = json.loads(path.read_text())
     except FileNotFoundError:
-        raise ResultsError(f"results file {str(path)!r} not found; run `trapbench run` "
-                           "first or check the path") from None
+        raise ResultsError(
+            f"results file {str(path)!r} not found; run `trapbench run` first or check the path"
+        ) from None
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ResultsError(f"{str(path)!r} is not a readable results JSON file ({err})") from None
     if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
-        raise ResultsError(f"{str(path)!r} is not a trapbench results file (no schema "
-                           f"{SCHEMA!r})")
+        raise ResultsError(f"{str(path)!r} is not a trapbench results file (no schema {SCHEMA!r})")
     if doc.get("version") != VERSION:
         raise ResultsError(
             f"{str(path)!r} has results version {doc.get('version')!r}; this trapbench reads "

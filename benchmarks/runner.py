@@ -47,8 +47,14 @@ def run_cell(cell: Cell, progress: bool = False) -> dict:
     seeds = torch.arange(cell.seed_start, cell.seed_start + cell.seeds)
     cfg = RunConfig(cell.steps, DTYPES[cell.dtype], cell.device, cell.checkpoints, cell.chunk)
     records, wall = train_cell(problem, entry, cell.hp, seeds, cfg, progress)
-    fates, labels = classify(records["final_risk"], records["grad_norm"], problem.optimum,
-                             problem.tol, list(problem.levels), problem.grad_tol)
+    fates, labels = classify(
+        records["final_risk"],
+        records["grad_norm"],
+        problem.optimum,
+        problem.tol,
+        list(problem.levels),
+        problem.grad_tol,
+    )
     curve = records.pop("checkpoint_risk")
     per_seed = {k: v for k, v in records.items()}
     per_seed["gap"] = records["final_risk"] - problem.optimum
@@ -58,16 +64,22 @@ def run_cell(cell: Cell, progress: bool = False) -> dict:
         "id": cell.id,
         "problem": cell.problem,
         "problem_info": problem.info(),
-        "optimizer": {"name": cell.optimizer, "entry": entry.name, "source": entry.source,
-                      "hyperparameters": {**entry.defaults, **cell.hp},
-                      "batched": entry.batch_safe, "full_batch": entry.full_batch},
+        "optimizer": {
+            "name": cell.optimizer,
+            "entry": entry.name,
+            "source": entry.source,
+            "hyperparameters": {**entry.defaults, **cell.hp},
+            "batched": entry.batch_safe,
+            "full_batch": entry.full_batch,
+        },
         "config": cell.to_dict(),
         "metrics": summarize(records, fates, labels, problem.optimum, cell.steps, wall),
         "records": per_seed,
-        "checkpoints": {"steps": checkpoint_steps(cell.steps, cell.checkpoints),
-                        "gap_quantiles": _curve_quantiles(curve, problem.optimum),
-                        "success_fraction": np.mean(
-                            curve - problem.optimum <= problem.tol, axis=0).tolist()},
+        "checkpoints": {
+            "steps": checkpoint_steps(cell.steps, cell.checkpoints),
+            "gap_quantiles": _curve_quantiles(curve, problem.optimum),
+            "success_fraction": np.mean(curve - problem.optimum <= problem.tol, axis=0).tolist(),
+        },
         "wall_s": wall,
     }
 
@@ -76,8 +88,11 @@ def _safe_run(cell: Cell, progress: bool = False) -> dict:
     try:
         return run_cell(cell, progress)
     except Exception as err:  # reported per cell; the rest of the run goes on
-        return {"id": cell.id, "error": f"{type(err).__name__}: {err}",
-                "traceback": traceback.format_exc(limit=4)}
+        return {
+            "id": cell.id,
+            "error": f"{type(err).__name__}: {err}",
+            "traceback": traceback.format_exc(limit=4),
+        }
 
 
 def _init_worker(threads: int) -> None:
@@ -126,8 +141,9 @@ def run(
             collect(_safe_run(cell, progress))
     else:
         ctx = mp.get_context("spawn")
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(threads,)) as pool:
+        with ProcessPoolExecutor(
+            workers, mp_context=ctx, initializer=_init_worker, initargs=(threads,)
+        ) as pool:
             pending = {pool.submit(_safe_run, cell) for cell in todo}
             while pending:
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)

@@ -7,9 +7,10 @@ index across cells, so every comparison between optimizers is paired.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+import tomllib
 
 from optimizers.registry import BUILTINS
 from optimizers.resolve import OptimizerError, check, resolve, split_spec
@@ -98,8 +99,10 @@ def _optimizer_items(suite: dict) -> list[tuple[str, dict, list | None]]:
 def expand(suite: dict, device: str = "cpu", chunk: int = 0) -> list[Cell]:
     """All cells of a suite, validated before anything runs (bad names fail here, fast)."""
     problems = suite.get("problems")
-    if not isinstance(problems, list) or not problems or not all(
-        isinstance(p, str) for p in problems
+    if (
+        not isinstance(problems, list)
+        or not problems
+        or not all(isinstance(p, str) for p in problems)
     ):
         raise SuiteError("suite needs a non-empty list 'problems' of problem names")
     seeds = _positive_int(suite, "seeds", 256)
@@ -122,15 +125,33 @@ def expand(suite: dict, device: str = "cpu", chunk: int = 0) -> list[Cell]:
                 for lr in grid or [None]:
                     cell_hp = {**hp, "lr": lr} if lr is not None else dict(hp)
                     check(entry, cell_hp)
-                    cells.append(Cell(name, opt_name, cell_hp, steps, seed_start, seeds, dtype,
-                                      device, chunk, suite.get("checkpoints", 24)))
+                    cells.append(
+                        Cell(
+                            name,
+                            opt_name,
+                            cell_hp,
+                            steps,
+                            seed_start,
+                            seeds,
+                            dtype,
+                            device,
+                            chunk,
+                            suite.get("checkpoints", 24),
+                        )
+                    )
             except OptimizerError as err:
                 raise SuiteError(str(err)) from None
     return cells
 
 
-def adhoc(problems: list[str], optimizers: list[str], seeds: int, steps: int,
-          dtype: str, lr_grid: bool = False) -> dict:
+def adhoc(
+    problems: list[str],
+    optimizers: list[str],
+    seeds: int,
+    steps: int,
+    dtype: str,
+    lr_grid: bool = False,
+) -> dict:
     """A suite from command-line names."""
     opts = []
     for spec in optimizers:
@@ -139,8 +160,14 @@ def adhoc(problems: list[str], optimizers: list[str], seeds: int, steps: int,
         if lr_grid:
             item["lr_grid"] = True
         opts.append(item)
-    return {"name": "adhoc", "problems": problems, "optimizers": opts, "seeds": seeds,
-            "steps": steps, "dtype": dtype}
+    return {
+        "name": "adhoc",
+        "problems": problems,
+        "optimizers": opts,
+        "seeds": seeds,
+        "steps": steps,
+        "dtype": dtype,
+    }
 
 
 __all__ = ["BUILTINS", "Cell", "SuiteError", "adhoc", "builtin_suites", "expand", "load"]

@@ -19,18 +19,24 @@ def table(doc: dict) -> str:
         m = cell["metrics"]
         low, high = m["success_ci95"]
         fates = " ".join(f"{k}={v}" for k, v in sorted(m["fates"].items()))
+        if m["levels"]:
+            fates += " (" + " ".join(f"{k}:{v}" for k, v in m["levels"].items()) + ")"
         opt = cell["optimizer"]
-        rows.append((
-            cell["problem"],
-            f"{opt['name']}({hp_text(cell['config']['hp'])})",
-            f"{m['success_rate']:6.1%} [{low:.1%}, {high:.1%}]",
-            _fmt(m["median_gap"]),
-            fates,
-            f"{m['wall_s']:.1f}s",
-        ))
+        rows.append(
+            (
+                cell["problem"],
+                f"{opt['name']}({hp_text(cell['config']['hp'])})",
+                f"{m['success_rate']:6.1%} [{low:.1%}, {high:.1%}]",
+                _fmt(m["median_gap"]),
+                fates,
+                f"{m['wall_s']:.1f}s",
+            )
+        )
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)).rstrip()
-             for r in [header, *rows]]
+    lines = [
+        "  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)).rstrip()
+        for r in [header, *rows]
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     for err in doc.get("errors", []):
         lines.append(f"FAILED {err['id']}: {err['error']}")

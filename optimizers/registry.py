@@ -34,25 +34,45 @@ def _entry(name, cls, defaults, grid, description, **kw) -> OptimizerEntry:
     return OptimizerEntry(name, cls, defaults, grid, description, **kw)
 
 
-O = torch.optim
+optim = torch.optim
 BUILTINS: dict[str, OptimizerEntry] = {
     e.name: e
     for e in [
-        _entry("gd", O.SGD, {"lr": 0.1}, LR_GRID_SGD,
-               "full-batch gradient descent (exact risk even on sampled problems)",
-               full_batch=True),
-        _entry("sgd", O.SGD, {"lr": 0.01}, LR_GRID_SGD, "plain SGD"),
-        _entry("momentum", O.SGD, {"lr": 0.01, "momentum": 0.9}, LR_GRID_SGD,
-               "heavy-ball momentum SGD"),
-        _entry("nesterov", O.SGD, {"lr": 0.01, "momentum": 0.9, "nesterov": True},
-               LR_GRID_SGD, "Nesterov momentum SGD"),
-        _entry("adagrad", O.Adagrad, {"lr": 0.01}, LR_GRID_ADAPTIVE, "AdaGrad"),
-        _entry("rmsprop", O.RMSprop, {"lr": 1e-3}, LR_GRID_ADAPTIVE, "RMSprop"),
-        _entry("adam", O.Adam, {"lr": 1e-3}, LR_GRID_ADAPTIVE, "Adam"),
-        _entry("adamw", O.AdamW, {"lr": 1e-3}, LR_GRID_ADAPTIVE,
-               "AdamW (decoupled weight decay 0.01 moves dead neurons)"),
-        _entry("nadam", O.NAdam, {"lr": 1e-3}, LR_GRID_ADAPTIVE, "NAdam"),
-        _entry("radam", O.RAdam, {"lr": 1e-3}, LR_GRID_ADAPTIVE, "RAdam"),
-        _entry("adamax", O.Adamax, {"lr": 2e-3}, LR_GRID_ADAPTIVE, "Adamax"),
+        _entry(
+            "gd",
+            optim.SGD,
+            {"lr": 0.1},
+            LR_GRID_SGD,
+            "full-batch gradient descent (exact risk even on sampled problems)",
+            full_batch=True,
+        ),
+        _entry("sgd", optim.SGD, {"lr": 0.01}, LR_GRID_SGD, "plain SGD"),
+        _entry(
+            "momentum",
+            optim.SGD,
+            {"lr": 0.01, "momentum": 0.9},
+            LR_GRID_SGD,
+            "heavy-ball momentum SGD",
+        ),
+        _entry(
+            "nesterov",
+            optim.SGD,
+            {"lr": 0.01, "momentum": 0.9, "nesterov": True},
+            LR_GRID_SGD,
+            "Nesterov momentum SGD",
+        ),
+        _entry("adagrad", optim.Adagrad, {"lr": 0.01}, LR_GRID_ADAPTIVE, "AdaGrad"),
+        _entry("rmsprop", optim.RMSprop, {"lr": 1e-3}, LR_GRID_ADAPTIVE, "RMSprop"),
+        _entry("adam", optim.Adam, {"lr": 1e-3}, LR_GRID_ADAPTIVE, "Adam"),
+        _entry(
+            "adamw",
+            optim.AdamW,
+            {"lr": 1e-3},
+            LR_GRID_ADAPTIVE,
+            "AdamW (decoupled weight decay 0.01 moves dead neurons)",
+        ),
+        _entry("nadam", optim.NAdam, {"lr": 1e-3}, LR_GRID_ADAPTIVE, "NAdam"),
+        _entry("radam", optim.RAdam, {"lr": 1e-3}, LR_GRID_ADAPTIVE, "RAdam"),
+        _entry("adamax", optim.Adamax, {"lr": 2e-3}, LR_GRID_ADAPTIVE, "Adamax"),
     ]
 }

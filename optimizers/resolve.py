@@ -9,7 +9,6 @@ factory ``f(params, **hyperparameters) -> Optimizer``), each optionally followed
 from __future__ import annotations
 
 import ast
-import difflib
 import importlib
 import importlib.util
 import inspect
@@ -19,6 +18,7 @@ from pathlib import Path
 import torch
 
 from optimizers.registry import BUILTINS, OptimizerEntry
+from problems.names import did_you_mean
 
 
 class OptimizerError(ValueError):
@@ -26,7 +26,7 @@ class OptimizerError(ValueError):
 
 
 def split_top_level(text: str, sep: str = ",") -> list[str]:
-    """Split on ``sep`` outside brackets: 'lr=1,betas=(0.9,0.99)' -> ['lr=1', 'betas=(0.9,0.99)']."""
+    """Split on ``sep`` outside brackets: 'lr=1,b=(0.9,0.99)' -> ['lr=1', 'b=(0.9,0.99)']."""
     parts, depth, cur = [], 0, []
     for ch in text:
         depth += ch in "([{"
@@ -71,8 +71,11 @@ def split_spec(spec: str) -> tuple[str, dict]:
 
 def _torch_classes() -> dict[str, type]:
     return {
-        n: c for n, c in vars(torch.optim).items()
-        if inspect.isclass(c) and issubclass(c, torch.optim.Optimizer) and c is not torch.optim.Optimizer
+        n: c
+        for n, c in vars(torch.optim).items()
+        if inspect.isclass(c)
+        and issubclass(c, torch.optim.Optimizer)
+        and c is not torch.optim.Optimizer
     }
 
 
@@ -106,10 +109,15 @@ def resolve(name: str) -> OptimizerEntry:
     torch_classes = _torch_classes()
     short = name.removeprefix("torch.optim.")
     if short in torch_classes:
-        return OptimizerEntry(short, torch_classes[short], {"lr": 1e-3}
-                              if short not in ("LBFGS",) else {"lr": 1.0},
-                              (), f"torch.optim.{short}", batch_safe=short != "LBFGS",
-                              source="torch.optim")
+        return OptimizerEntry(
+            short,
+            torch_classes[short],
+            {"lr": 1e-3} if short not in ("LBFGS",) else {"lr": 1.0},
+            (),
+            f"torch.optim.{short}",
+            batch_safe=short != "LBFGS",
+            source="torch.optim",
+        )
     if ":" in name:
         target, _, attr = name.rpartition(":")
         module = _load_module(target)
@@ -120,11 +128,17 @@ def resolve(name: str) -> OptimizerEntry:
             raise OptimizerError(f"{name!r} is not a class or factory")
         if inspect.isclass(obj) and not issubclass(obj, torch.optim.Optimizer):
             raise OptimizerError(f"{name!r} is a class but not a torch.optim.Optimizer subclass")
-        return OptimizerEntry(attr, obj, {}, (), (inspect.getdoc(obj) or "").split("\n")[0],
-                              batch_safe=False, source=name)
+        return OptimizerEntry(
+            attr,
+            obj,
+            {},
+            (),
+            (inspect.getdoc(obj) or "").split("\n")[0],
+            batch_safe=False,
+            source=name,
+        )
     choices = list(BUILTINS) + list(torch_classes)
-    close = difflib.get_close_matches(name, choices, n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
+    hint = did_you_mean(name, choices)
     raise OptimizerError(
         f"unknown optimizer {name!r}.{hint} Use a name from `trapbench list optimizers`, a "
         "torch.optim class, or path/file.py:Class"

@@ -19,9 +19,7 @@ def nodes_for(target: Target) -> int:
     return max(1, target.degree) + 1
 
 
-def piecewise_nodes(
-    points: torch.Tensor, n: int
-) -> tuple[torch.Tensor, torch.Tensor]:
+def piecewise_nodes(points: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Nodes and weights for sorted break points ``points`` [..., M+1], n nodes per piece.
 
     Returns x and w of shape [..., M*n] with sum(w * g(x)) = integral of g when g is a

@@ -32,7 +32,10 @@ DEFAULT_SETTINGS = {"n_random": 2048, "n_grid": 65, "n_refine": 6, "quad_nodes":
 
 
 def residuals(
-    target: Target, knots: torch.Tensor, signs: torch.Tensor, basis: str = "relu",
+    target: Target,
+    knots: torch.Tensor,
+    signs: torch.Tensor,
+    basis: str = "relu",
     quad_nodes: int = 8,
 ) -> torch.Tensor:
     """Least-squares risk of the best fit for each row of kinks: knots [C, h] -> [C].
@@ -60,8 +63,9 @@ def residuals(
     return (res[..., 0] ** 2).sum(dim=1) / (b - a)
 
 
-def _solve_width(target: Target, h: int, previous: np.ndarray | None, basis: str,
-                 settings: dict) -> tuple[float, list[float], list[float]]:
+def _solve_width(
+    target: Target, h: int, previous: np.ndarray | None, basis: str, settings: dict
+) -> tuple[float, list[float], list[float]]:
     """Global search then refinement for width h; returns (risk, kinks, signs)."""
     a, b = target.a, target.b
     q = settings["quad_nodes"]
@@ -89,11 +93,17 @@ def _solve_width(target: Target, h: int, previous: np.ndarray | None, basis: str
     best.sort(key=lambda item: item[0])
     results = []
     for _, start, signs in best[: settings["n_refine"]]:
+
         def objective(t, signs=signs):
             return float(residuals(target, torch.tensor(t[None, :]), signs, basis, q)[0])
 
-        opt = minimize(objective, start, method="L-BFGS-B", bounds=[(a, b)] * h,
-                       options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 500})
+        opt = minimize(
+            objective,
+            start,
+            method="L-BFGS-B",
+            bounds=[(a, b)] * h,
+            options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 500},
+        )
         results.append((min(opt.fun, objective(start)), opt.x, signs))
     risk, knots, signs = min(results, key=lambda item: item[0])
     order = np.argsort(knots)
@@ -111,8 +121,12 @@ def solve(target: Target, width: int, basis: str = "relu", settings: dict | None
         levels.append(risk)
         solutions.append({"kinks": knots, "signs": signs})
         previous = np.array(knots)
-    return {"levels": levels, "solutions": solutions, "basis": basis,
-            "settings": {**settings, "version": SOLVER_VERSION}}
+    return {
+        "levels": levels,
+        "solutions": solutions,
+        "basis": basis,
+        "settings": {**settings, "version": SOLVER_VERSION},
+    }
 
 
 def cache_dir() -> Path:
@@ -129,12 +143,15 @@ def _fingerprint(target: Target) -> str:
     return hashlib.sha256(head + values).hexdigest()[:16]
 
 
-def optimal_levels(target: Target, width: int, basis: str = "relu",
-                   settings: dict | None = None) -> dict:
+def optimal_levels(
+    target: Target, width: int, basis: str = "relu", settings: dict | None = None
+) -> dict:
     """R*_0..R*_width, read from the on-disk cache or solved and cached with its settings."""
     settings = {**DEFAULT_SETTINGS, **(settings or {})}
-    tag = json.dumps({"t": _fingerprint(target), "w": width, "basis": basis, "s": settings,
-                      "v": SOLVER_VERSION}, sort_keys=True)
+    tag = json.dumps(
+        {"t": _fingerprint(target), "w": width, "basis": basis, "s": settings, "v": SOLVER_VERSION},
+        sort_keys=True,
+    )
     path = cache_dir() / f"{hashlib.sha256(tag.encode()).hexdigest()[:24]}.json"
     if path.exists():
         try:
@@ -142,8 +159,11 @@ def optimal_levels(target: Target, width: int, basis: str = "relu",
         except (OSError, json.JSONDecodeError):
             pass  # a damaged cache entry is recomputed
     result = solve(target, width, basis, settings)
-    result["target"] = {"name": target.name, "formula": target.formula,
-                        "interval": [target.a, target.b]}
+    result["target"] = {
+        "name": target.name,
+        "formula": target.formula,
+        "interval": [target.a, target.b],
+    }
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as fh:

@@ -7,12 +7,12 @@ the problem's identity and its random-number key.
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from problems.base import Problem
+from problems.names import did_you_mean
 
 
 @dataclass(frozen=True)
@@ -78,8 +78,7 @@ def defaults(name: str) -> dict:
 def lookup(name: str) -> ProblemEntry:
     _load_families()
     if name not in REGISTRY:
-        close = difflib.get_close_matches(name, REGISTRY, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(name, REGISTRY)
         raise ProblemError(
             f"unknown problem {name!r}.{hint} Run `trapbench list problems` to see them all."
         )

@@ -225,32 +225,90 @@ def build(
         levels=tuple(nonglobal),
         exact=not sampled,
         diagnostics=lambda p: {"dead_neurons": dead_neurons(p, a, b)},
-        options={"width": width, "init": init, "zero_bias": zero_bias, "sampled": sampled,
-                 "batch": batch, "target": target.formula, "interval": [a, b]},
+        options={
+            "width": width,
+            "init": init,
+            "zero_bias": zero_bias,
+            "sampled": sampled,
+            "batch": batch,
+            "target": target.formula,
+            "interval": [a, b],
+        },
     )
 
 
-@register("relu1d-affine", "shallow ReLU, affine target f = alpha x + beta: R* = 0, every "
-          "non-global critical point is the constant network", CITE_SADDLE, "exact")
-def relu1d_affine(_name="relu1d-affine", alpha=1.0, beta=0.0, width=4, init="normal",
-                  zero_bias=False, sampled=False, batch=1024, noise=1e-3, tol=0.0) -> Problem:
+@register(
+    "relu1d-affine",
+    "shallow ReLU, affine target f = alpha x + beta: R* = 0, every "
+    "non-global critical point is the constant network",
+    CITE_SADDLE,
+    "exact",
+)
+def relu1d_affine(
+    _name="relu1d-affine",
+    alpha=1.0,
+    beta=0.0,
+    width=4,
+    init="normal",
+    zero_bias=False,
+    sampled=False,
+    batch=1024,
+    noise=1e-3,
+    tol=0.0,
+) -> Problem:
     target = affine(alpha, beta)
     constant_level = alpha**2 * (target.b - target.a) ** 2 / 12
-    return build(_name, target, width, init, zero_bias, sampled, batch, noise, tol,
-                 "Affine target; the constant network c = mean(f) with risk "
-                 "alpha^2 (b-a)^2/12 is the only non-global critical level (a local minimum "
-                 "when all neurons are dead, a saddle otherwise).",
-                 CITE_SADDLE, realizable_from=1, extra_levels=(("constant", constant_level),))
+    return build(
+        _name,
+        target,
+        width,
+        init,
+        zero_bias,
+        sampled,
+        batch,
+        noise,
+        tol,
+        "Affine target; the constant network c = mean(f) with risk "
+        "alpha^2 (b-a)^2/12 is the only non-global critical level (a local minimum "
+        "when all neurons are dead, a saddle otherwise).",
+        CITE_SADDLE,
+        realizable_from=1,
+        extra_levels=(("constant", constant_level),),
+    )
 
 
 def _smooth(key: str, formula: str):
-    @register(f"relu1d-{key}", f"shallow ReLU, target {formula} on [0,1]: R*_H by the "
-              "reference solver, hierarchy of levels R*_h", CITE_NONCONV, "computed")
-    def factory(_name=f"relu1d-{key}", width=4, init="normal", zero_bias=False,
-                sampled=False, batch=1024, noise=1e-3, tol=0.0) -> Problem:
-        return build(_name, TARGETS[key](), width, init, zero_bias, sampled, batch, noise, tol,
-                     f"Target {formula} from seed 000's simulations; a width-h optimum padded "
-                     "with dead neurons is a local minimum at level R*_h.", CITE_NONCONV)
+    @register(
+        f"relu1d-{key}",
+        f"shallow ReLU, target {formula} on [0,1]: R*_H by the "
+        "reference solver, hierarchy of levels R*_h",
+        CITE_NONCONV,
+        "computed",
+    )
+    def factory(
+        _name=f"relu1d-{key}",
+        width=4,
+        init="normal",
+        zero_bias=False,
+        sampled=False,
+        batch=1024,
+        noise=1e-3,
+        tol=0.0,
+    ) -> Problem:
+        return build(
+            _name,
+            TARGETS[key](),
+            width,
+            init,
+            zero_bias,
+            sampled,
+            batch,
+            noise,
+            tol,
+            f"Target {formula} from seed 000's simulations; a width-h optimum padded "
+            "with dead neurons is a local minimum at level R*_h.",
+            CITE_NONCONV,
+        )
 
     return factory
 
@@ -260,21 +318,70 @@ relu1d_x2_2x = _smooth("x2+2x", "x^2 + 2x")
 relu1d_sin3x = _smooth("sin3x", "sin(3x)")
 
 
-@register("relu1d-teacher", "shallow ReLU student of a ReLU teacher with K evenly spaced kinks "
-          "(realizable: R* = 0 when width >= kinks)", CITE_LEVELS, "exact")
-def relu1d_teacher(_name="relu1d-teacher", kinks=2, width=4, init="normal", zero_bias=False,
-                   sampled=False, batch=1024, noise=1e-3, tol=0.0) -> Problem:
-    return build(_name, zigzag(kinks), width, init, zero_bias, sampled, batch, noise, tol,
-                 "Realizable teacher-student: a zigzag ReLU teacher with well-separated kinks.",
-                 CITE_LEVELS, realizable_from=kinks)
+@register(
+    "relu1d-teacher",
+    "shallow ReLU student of a ReLU teacher with K evenly spaced kinks "
+    "(realizable: R* = 0 when width >= kinks)",
+    CITE_LEVELS,
+    "exact",
+)
+def relu1d_teacher(
+    _name="relu1d-teacher",
+    kinks=2,
+    width=4,
+    init="normal",
+    zero_bias=False,
+    sampled=False,
+    batch=1024,
+    noise=1e-3,
+    tol=0.0,
+) -> Problem:
+    return build(
+        _name,
+        zigzag(kinks),
+        width,
+        init,
+        zero_bias,
+        sampled,
+        batch,
+        noise,
+        tol,
+        "Realizable teacher-student: a zigzag ReLU teacher with well-separated kinks.",
+        CITE_LEVELS,
+        realizable_from=kinks,
+    )
 
 
-@register("relu1d-trap", "zigzag teacher with as many kinks as student neurons: every dead or "
-          "misplaced neuron drops the run to a known level R*_h", CITE_LEVELS, "exact")
-def relu1d_trap(_name="relu1d-trap", width=4, init="normal", zero_bias=False, sampled=False,
-                batch=1024, noise=1e-3, tol=0.0) -> Problem:
-    return build(_name, zigzag(width), width, init, zero_bias, sampled, batch, noise, tol,
-                 "Substitute for seed 004's Lipschitz target with many bad minima: the global "
-                 "minimum needs every neuron, and the levels R*_0 > ... > R*_{H-1} of the "
-                 "narrower optima are all non-global local minima.",
-                 CITE_LEVELS, realizable_from=width)
+@register(
+    "relu1d-trap",
+    "zigzag teacher with as many kinks as student neurons: every dead or "
+    "misplaced neuron drops the run to a known level R*_h",
+    CITE_LEVELS,
+    "exact",
+)
+def relu1d_trap(
+    _name="relu1d-trap",
+    width=4,
+    init="normal",
+    zero_bias=False,
+    sampled=False,
+    batch=1024,
+    noise=1e-3,
+    tol=0.0,
+) -> Problem:
+    return build(
+        _name,
+        zigzag(width),
+        width,
+        init,
+        zero_bias,
+        sampled,
+        batch,
+        noise,
+        tol,
+        "Substitute for seed 004's Lipschitz target with many bad minima: the global "
+        "minimum needs every neuron, and the levels R*_0 > ... > R*_{H-1} of the "
+        "narrower optima are all non-global local minima.",
+        CITE_LEVELS,
+        realizable_from=width,
+    )

@@ -1,0 +1,126 @@
+"""Views over results documents: best learning rate per (problem, optimizer) and paired
+comparisons between cells. Pure functions of the results JSON."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+from benchmarks.stats import holm, mcnemar, paired_wilcoxon
+
+
+def _median_gap(cell: dict) -> float:
+    g = cell["metrics"]["median_gap"]
+    return np.inf if g is None else g
+
+
+def group_key(cell: dict) -> tuple[str, str]:
+    return cell["problem"], cell["optimizer"]["name"]
+
+
+def best_cells(doc: dict) -> dict[tuple[str, str], dict]:
+    """Per (problem, optimizer), the grid point reported: highest success rate, ties broken by
+    the lower median gap (the learning-rate protocol of issue 5)."""
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for cell in doc["cells"]:
+        groups[group_key(cell)].append(cell)
+    return {
+        key: min(cells, key=lambda c: (-c["metrics"]["success_rate"], _median_gap(c)))
+        for key, cells in groups.items()
+    }
+
+
+def sensitivity(doc: dict) -> list[dict]:
+    """Rows (problem, optimizer, lr, success_rate, median_gap) for every grid point."""
+    rows = []
+    for cell in doc["cells"]:
+        lr = cell["optimizer"]["hyperparameters"].get("lr")
+        rows.append(
+            {
+                "problem": cell["problem"],
+                "optimizer": cell["optimizer"]["name"],
+                "lr": lr,
+                "success_rate": cell["metrics"]["success_rate"],
+                "median_gap": cell["metrics"]["median_gap"],
+            }
+        )
+    return rows
+
+
+def _aligned(a: dict, b: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Indices into a's and b's records of the seeds both ran (pairing by seed index)."""
+    sa = np.asarray(a["records"]["seed"])
+    sb = np.asarray(b["records"]["seed"])
+    common, ia, ib = np.intersect1d(sa, sb, return_indices=True)
+    return ia, ib
+
+
+def paired(a: dict, b: dict) -> dict:
+    """Compare cell b against cell a on their shared seeds."""
+    ia, ib = _aligned(a, b)
+    fa = np.asarray(a["records"]["fate"], dtype=object)[ia] == "global"
+    fb = np.asarray(b["records"]["fate"], dtype=object)[ib] == "global"
+    ga = np.array([np.nan if v is None else v for v in a["records"]["gap"]], dtype=float)[ia]
+    gb = np.array([np.nan if v is None else v for v in b["records"]["gap"]], dtype=float)[ib]
+    test = mcnemar(fa, fb)
+    return {
+        "paired_seeds": int(len(ia)),
+        "success_a": float(fa.mean()) if len(ia) else None,
+        "success_b": float(fb.mean()) if len(ia) else None,
+        "success_diff": float(fb.mean() - fa.mean()) if len(ia) else None,
+        "mcnemar": test,
+        "wilcoxon_gap": paired_wilcoxon(ga, gb),
+    }
+
+
+def compare_docs(base: dict, new: dict) -> list[dict]:
+    """Every (problem, optimizer) present in both documents: best cell of each, paired tests,
+    Holm-corrected across rows."""
+    bb, nb = best_cells(base), best_cells(new)
+    rows = []
+    for key in sorted(set(bb) & set(nb)):
+        rows.append(
+            {
+                "problem": key[0],
+                "optimizer": key[1],
+                "baseline": key[1],
+                **paired(bb[key], nb[key]),
+                "wall_a": bb[key]["wall_s"],
+                "wall_b": nb[key]["wall_s"],
+            }
+        )
+    return _with_holm(rows)
+
+
+def compare_optimizer(doc: dict, candidate: str, baselines: list[str]) -> list[dict]:
+    """The candidate optimizer against each baseline on every problem of one document."""
+    best = best_cells(doc)
+    rows = []
+    for (problem, name), cell in sorted(best.items()):
+        if name != candidate:
+            continue
+        for base in baselines:
+            other = best.get((problem, base))
+            if other is None:
+                continue
+            rows.append(
+                {
+                    "problem": problem,
+                    "optimizer": candidate,
+                    "baseline": base,
+                    **paired(other, cell),
+                    "wall_a": other["wall_s"],
+                    "wall_b": cell["wall_s"],
+                }
+            )
+    return _with_holm(rows)
+
+
+def _with_holm(rows: list[dict]) -> list[dict]:
+    adj_s = holm([r["mcnemar"]["p_value"] for r in rows])
+    adj_g = holm([r["wilcoxon_gap"]["p_value"] for r in rows])
+    for r, ps, pg in zip(rows, adj_s, adj_g, strict=True):
+        r["mcnemar"]["p_holm"] = ps
+        r["wilcoxon_gap"]["p_holm"] = pg
+    return rows

@@ -1,0 +1,140 @@
+import numpy as np
+import pytest
+import torch
+
+from benchmarks.engine import RunConfig, checkpoint_steps, train_cell
+from optimizers.registry import BUILTINS
+from optimizers.resolve import resolve
+from problems.base import Problem
+from problems.registry import make
+
+CLASSICS = {
+    "sgd": {"lr": 0.05},
+    "momentum": {"lr": 0.02},
+    "adagrad": {"lr": 0.05},
+    "rmsprop": {"lr": 1e-3},
+    "adam": {"lr": 1e-2},
+}
+
+
+@pytest.mark.parametrize("name", sorted(CLASSICS))
+def test_batched_equals_single_seed_float64(name):
+    """A seed gives the same parameters alone, in a batch of 1024, or in another chunk."""
+    problem = make("relu1d-x2:width=4")
+    cfg = RunConfig(steps=200, dtype=torch.float64)
+    entry = BUILTINS[name]
+    batch, _ = train_cell(problem, entry, CLASSICS[name], torch.arange(1024), cfg, keep_params=True)
+    chunked, _ = train_cell(
+        problem,
+        entry,
+        CLASSICS[name],
+        torch.arange(1024),
+        RunConfig(steps=200, dtype=torch.float64, chunk=100),
+        keep_params=True,
+    )
+    for seed in (0, 17, 511, 1023):
+        alone, _ = train_cell(
+            problem, entry, CLASSICS[name], torch.tensor([seed]), cfg, keep_params=True
+        )
+        for key in ("param.w", "param.b", "param.v", "param.c"):
+            assert np.max(np.abs(batch[key][seed] - alone[key][0])) < 1e-10
+            assert np.max(np.abs(chunked[key][seed] - alone[key][0])) < 1e-10
+    for key in ("param.w", "final_risk"):
+        assert np.array_equal(batch[key], chunked[key], equal_nan=True)
+
+
+def test_sampled_problem_batched_equals_single():
+    """The mini-batch stream depends only on (problem, seed index, step)."""
+    problem = make("relu1d-x2:width=3,sampled=true,batch=64")
+    cfg = RunConfig(steps=50, dtype=torch.float64)
+    batch, _ = train_cell(problem, BUILTINS["adam"], {}, torch.arange(8, 40), cfg, keep_params=True)
+    alone, _ = train_cell(problem, BUILTINS["adam"], {}, torch.tensor([20]), cfg, keep_params=True)
+    assert np.max(np.abs(batch["param.w"][12] - alone["param.w"][0])) < 1e-10
+
+
+def quadratic_problem() -> Problem:
+    """Risk k_s x^2 / 2 with curvature k_s = 0.5 + 0.1 s: SGD with lr 1 diverges iff k_s > 2."""
+
+    def init(seeds, dtype, device):
+        return {
+            "x": torch.ones(len(seeds), 1, dtype=dtype, device=device),
+            "k": (0.5 + 0.1 * seeds.to(dtype))[:, None].clone(),
+        }
+
+    def risk(p):
+        return 0.5 * p["k"].detach()[:, 0] * p["x"][:, 0] ** 2
+
+    return Problem(
+        "quadratic",
+        "test",
+        "per-seed quadratic",
+        "",
+        init,
+        risk,
+        lambda p, s, t: risk(p),
+        0.0,
+        "exact",
+        "",
+        1e-12,
+    )
+
+
+def test_divergent_seeds_are_masked_and_others_unaffected():
+    problem = quadratic_problem()
+    cfg = RunConfig(steps=1500, dtype=torch.float64)
+    entry = BUILTINS["sgd"]
+    seeds = torch.arange(40)
+    rec, _ = train_cell(problem, entry, {"lr": 1.0}, seeds, cfg, keep_params=True)
+    k = 0.5 + 0.1 * seeds.numpy()
+    diverged = rec["diverged_step"] >= 0
+    assert np.all(diverged[k >= 3.05]) and not diverged[k < 1.95].any()
+    assert np.all(np.isnan(rec["final_risk"][diverged]))
+    assert np.all(rec["final_risk"][k < 1.95] < 1e-12)
+    for survivor in (0, 10, 14):
+        alone, _ = train_cell(
+            problem, entry, {"lr": 1.0}, torch.tensor([survivor]), cfg, keep_params=True
+        )
+        assert rec["param.x"][survivor] == alone["param.x"][0]
+
+
+def test_records_shapes_checkpoints_and_hits():
+    problem = make("relu1d-affine:width=2")
+    cfg = RunConfig(steps=300, dtype=torch.float64, checkpoints=10)
+    rec, wall = train_cell(problem, resolve("adam"), {"lr": 0.02}, torch.arange(32), cfg)
+    marks = checkpoint_steps(300, 10)
+    assert marks[0] == 0 and marks[-1] == 300
+    assert rec["checkpoint_risk"].shape == (32, len(marks))
+    np.testing.assert_allclose(rec["checkpoint_risk"][:, -1], rec["final_risk"])
+    hit = rec["hit_step"] >= 0
+    # a seed that hit the target has final or earlier risk within tolerance
+    assert np.all(rec["hit_step"][hit] <= 300)
+    gap_at_end = rec["final_risk"] - problem.optimum
+    assert np.all(hit[gap_at_end <= problem.tol])
+    assert wall > 0
+    assert set(rec) >= {
+        "seed",
+        "final_risk",
+        "grad_norm",
+        "hit_step",
+        "diverged_step",
+        "dead_neurons",
+    }
+
+
+def test_grad_norm_matches_autograd_for_one_seed():
+    problem = make("relu1d-x2:width=3")
+    cfg = RunConfig(steps=5, dtype=torch.float64)
+    rec, _ = train_cell(
+        problem, BUILTINS["sgd"], {"lr": 0.01}, torch.tensor([3]), cfg, keep_params=True
+    )
+    params = {k: torch.tensor(rec[f"param.{k}"], requires_grad=True) for k in "wbvc"}
+    grads = torch.autograd.grad(problem.risk(params).sum(), list(params.values()))
+    norm = torch.sqrt(sum((g**2).sum() for g in grads))
+    assert rec["grad_norm"][0] == pytest.approx(float(norm), rel=1e-10)
+
+
+def test_checkpoint_steps_are_log_spaced_and_unique():
+    marks = checkpoint_steps(10000, 24)
+    assert marks == sorted(set(marks))
+    assert marks[:3] == [0, 1, 2] and marks[-1] == 10000
+    assert len(marks) <= 25

@@ -1,0 +1,113 @@
+import math
+
+import numpy as np
+import pytest
+from scipy.optimize import brentq
+from scipy.stats import binomtest, norm, wilcoxon
+
+from benchmarks.fates import classify, level_windows
+from benchmarks.metrics import expected_running_time, summarize, wilson_interval
+from benchmarks.stats import holm, mcnemar, paired_wilcoxon
+
+
+@pytest.mark.parametrize(
+    "k,n,low,high",
+    [
+        (0, 10, 0.0, 0.27753),
+        (5, 10, 0.23659, 0.76341),
+        (10, 10, 0.72247, 1.0),
+    ],
+)
+def test_wilson_interval_known_values(k, n, low, high):
+    lo, hi = wilson_interval(k, n)
+    assert lo == pytest.approx(low, abs=1e-4) and hi == pytest.approx(high, abs=1e-4)
+
+
+@pytest.mark.parametrize("k,n", [(81, 263), (3, 1000), (999, 1000)])
+def test_wilson_interval_solves_the_score_equation(k, n):
+    """The bounds are the roots of |k/n - p| = z sqrt(p (1 - p) / n)."""
+    z = norm.ppf(0.975)
+    phat = k / n
+
+    def score(p):
+        return abs(phat - p) - z * math.sqrt(p * (1 - p) / n)
+
+    lo, hi = wilson_interval(k, n)
+    assert lo == pytest.approx(brentq(score, 1e-12, phat), abs=1e-10)
+    assert hi == pytest.approx(brentq(score, phat, 1 - 1e-12), abs=1e-10)
+
+
+def test_ert_is_total_steps_over_successes():
+    hits = np.array([10, -1, 30, -1])
+    assert expected_running_time(hits, 100) == pytest.approx((10 + 30 + 200) / 2)
+    assert math.isinf(expected_running_time(np.array([-1, -1]), 100))
+
+
+def test_mcnemar_is_binomial_on_discordant_pairs():
+    a = np.array([1, 1, 1, 0, 0, 1, 1, 1, 0, 1], dtype=bool)
+    b = np.array([0, 0, 0, 0, 1, 1, 0, 1, 0, 0], dtype=bool)
+    res = mcnemar(a, b)
+    assert (res["only_a"], res["only_b"]) == (5, 1)
+    assert res["p_value"] == pytest.approx(binomtest(5, 6, 0.5).pvalue)
+    assert mcnemar(a, a)["p_value"] == 1.0
+
+
+def test_paired_wilcoxon_matches_scipy_and_drops_diverged():
+    rng = np.random.default_rng(0)
+    a = rng.exponential(size=40)
+    b = a * 1.5 + rng.normal(scale=0.01, size=40)
+    b[3] = np.nan
+    res = paired_wilcoxon(a, b)
+    keep = np.isfinite(b)
+    assert res["n"] == 39
+    assert res["p_value"] == pytest.approx(wilcoxon(a[keep], b[keep]).pvalue)
+    assert res["median_diff"] > 0
+
+
+def test_holm_known_values():
+    # Holm (1979): sorted p 0.01, 0.02, 0.03, 0.04 with m=4 -> 0.04, 0.06, 0.06, 0.06
+    assert holm([0.03, 0.01, 0.04, 0.02]) == pytest.approx([0.06, 0.04, 0.06, 0.06])
+    assert holm([0.9, 0.8]) == pytest.approx([1.0, 1.0])
+
+
+def test_fates_cover_every_case():
+    levels = [("R*_0", 1.0), ("R*_1", 0.1)]
+    risk = np.array([1e-9, 1.0005, 0.1001, 0.5, 0.5, np.nan, 0.08])
+    grad = np.array([0.0, 0.0, 0.0, 1e-6, 1.0, 0.0, 1.0])
+    fate, label = classify(risk, grad, optimum=0.0, tol=1e-6, levels=levels, grad_tol=1e-4)
+    assert fate.tolist() == [
+        "global",
+        "level",
+        "level",
+        "critical",
+        "unconverged",
+        "diverged",
+        "level",
+    ]
+    assert label.tolist() == ["", "R*_0", "R*_1", "", "", "", "R*_1"]
+
+
+def test_level_windows_never_overlap():
+    levels = [("a", 1.0), ("b", 0.9), ("c", 0.1)]
+    w = level_windows(levels, 0.0, 1e-6)
+    values = [v for _, v in levels] + [0.0]
+    for i in range(len(levels)):
+        assert values[i] - w[i] > values[i + 1] + (w[i + 1] if i + 1 < len(w) else 0)
+
+
+def test_summarize_counts():
+    rec = {
+        "final_risk": np.array([0.0, 1.0, np.nan]),
+        "hit_step": np.array([5, -1, -1]),
+        "dead_neurons": np.array([0, 2, 1]),
+    }
+    fates = np.array(["global", "level", "diverged"], dtype=object)
+    labels = np.array(["", "R*_0", ""], dtype=object)
+    m = summarize(rec, fates, labels, optimum=0.0, steps=10, wall_s=2.0)
+    assert m["success_rate"] == pytest.approx(1 / 3)
+    assert m["fates"] == {"global": 1, "level": 1, "diverged": 1}
+    assert m["levels"] == {"R*_0": 1}
+    assert m["ert_steps"] == pytest.approx(25.0)
+    assert m["median_gap"] == pytest.approx(0.5)
+    assert m["seed_steps_per_s"] == pytest.approx(15.0)
+    assert m["dead_neurons_mean"] == pytest.approx(1.0)
