@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 OUT    ?= results
 
-.PHONY: setup bench report test lint format perf clean
+.PHONY: setup bench report compare bench-check baseline timing test lint format perf clean
 
 setup:  ## create .venv and install trapbench with its test tools (CPU torch, pinned)
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,22 @@ bench:  ## run the default suite, write $(OUT)/bench.json and the HTML report
 
 report:  ## re-render the report of the last `make bench`
 	$(BIN)/trapbench report $(OUT)/bench.json -o $(OUT)/bench.html
+
+compare:  ## a new optimizer against the baselines: make compare OPT=path/file.py:Class@lr=0.01
+	@test -n "$(OPT)" || { echo "usage: make compare OPT=path/file.py:Class[@lr=0.01]"; exit 2; }
+	$(BIN)/trapbench compare --optimizer "$(OPT)" --suite $(or $(SUITE),default) \
+		-o $(OUT)/compare.json --report $(OUT)/compare.html
+
+bench-check:  ## the CI gate: smoke suite against the committed baseline
+	$(BIN)/trapbench run --suite smoke -o $(OUT)/ci.json --force --no-progress
+	$(BIN)/trapbench check --baseline baselines/ci.json $(OUT)/ci.json
+
+baseline:  ## refresh the committed CI baseline (after an intended change)
+	$(BIN)/trapbench run --suite smoke -o baselines/ci.json --force --no-progress
+
+timing:  ## pytest-benchmark timing benches, saved for comparison across commits
+	$(BIN)/python -m pytest benchmarks/ -o python_files='bench_*.py' -p no:randomly \
+		--benchmark-enable --benchmark-autosave $(BENCH_ARGS)
 
 test:  ## the test suite (the same command CI runs)
 	$(BIN)/python -m pytest -q

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from benchmarks import results, suites
-from benchmarks.summary import table
+from benchmarks.summary import comparison_table, table
 
 EXIT_USAGE = 2
 
@@ -68,7 +68,7 @@ def _suite_from_args(args) -> dict:
     return suite
 
 
-def _run(args) -> None:
+def _run(args) -> int:
     from benchmarks import runner
 
     suite = _suite_from_args(args)
@@ -100,8 +100,76 @@ def _run(args) -> None:
     )
     print(table(doc))
     print(f"\nresults: {out}")
-    if doc["errors"]:
-        raise SystemExit(1)
+    return 1 if doc["errors"] else 0
+
+
+def _compare(args) -> None:
+    from benchmarks import runner
+    from benchmarks.analysis import compare_optimizer
+    from optimizers.resolve import split_spec
+    from reports.html import write_report
+
+    suite = suites.load(args.suite)
+    for key in ("seeds", "steps"):
+        if getattr(args, key):
+            suite[key] = getattr(args, key)
+    candidate, hp = split_spec(args.optimizer)
+    baselines = [b.strip() for b in args.baselines.split(",") if b.strip()]
+    if not baselines:
+        raise CliError("--baselines needs at least one optimizer name, e.g. adam,sgd")
+    in_suite = {
+        o["name"] if isinstance(o, dict) else split_spec(o)[0]: o
+        for o in suite.get("optimizers", [])
+    }
+    suite["optimizers"] = [in_suite.get(b, {"name": b}) for b in baselines]
+    suite["optimizers"].append({"name": candidate, **hp})
+    if args.lr_grid:
+        for item in suite["optimizers"]:
+            if isinstance(item, dict) and suites.resolve(item["name"]).lr_grid:
+                item["lr_grid"] = True
+    suite["name"] = f"compare-{suite.get('name', 'suite')}"
+    cells = suites.expand(suite, device=args.device)
+    out = Path(args.output)
+    doc = runner.run(
+        cells, results.new_document(suite), out, workers=args.workers, progress=not args.no_progress
+    )
+    doc["comparison"] = compare_optimizer(doc, candidate, baselines)
+    results.write(doc, out)
+    print(table(doc))
+    print()
+    print(comparison_table(doc["comparison"]))
+    report = write_report([doc], args.report, names=[str(out)], comparison=doc["comparison"])
+    print(f"\nresults: {out}\nreport: {report}")
+
+
+def _check(args) -> int:
+    from benchmarks.gate import GateSettings, check
+
+    settings = GateSettings(args.alpha, args.min_drop, args.gap_factor, args.gap_floor)
+    lines = check(results.read(args.baseline), results.read(args.results), settings)
+    for line in lines:
+        print(line)
+    if lines:
+        return 1
+    print(f"check passed: {args.results} is not worse than {args.baseline}")
+    return 0
+
+
+def _export(args) -> None:
+    from reports.frames import cells_frame, seeds_frame
+
+    doc = results.read(args.results)
+    frame = seeds_frame(doc, all_cells=True) if args.per_seed else cells_frame(doc)
+    frame = frame.drop(columns=["run", "fates", "levels"], errors="ignore")
+    if not args.per_seed:
+        fates = cells_frame(doc)["fates"].apply(lambda d: d or {})
+        for fate in ("global", "level", "critical", "unconverged", "diverged"):
+            frame[f"n_{fate}"] = fates.apply(lambda d, f=fate: d.get(f, 0))
+    try:
+        frame.to_csv(args.csv, index=False)
+    except OSError as err:
+        raise CliError(f"cannot write {args.csv} ({err.strerror}); pass a writable path") from None
+    print(f"csv: {args.csv} ({len(frame)} rows)")
 
 
 def _report(args) -> None:
@@ -142,6 +210,53 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true")
     run.set_defaults(func=_run)
 
+    cmp = sub.add_parser("compare", help="a new optimizer against baselines, paired by seed")
+    cmp.add_argument(
+        "--optimizer",
+        required=True,
+        help="the candidate: file.py:Class@lr=0.01, module:Class or a name",
+    )
+    cmp.add_argument("--baselines", default="adam,sgd", help="comma-separated names")
+    cmp.add_argument("--suite", default="default", help="problems and budget to compare on")
+    cmp.add_argument("--seeds", type=int)
+    cmp.add_argument("--steps", type=int)
+    cmp.add_argument(
+        "--lr-grid",
+        action="store_true",
+        help="sweep the baselines' learning-rate grids (best point reported)",
+    )
+    cmp.add_argument("--device", default="cpu")
+    cmp.add_argument("--workers", type=int, default=0)
+    cmp.add_argument("-o", "--output", default="results/compare.json")
+    cmp.add_argument("--report", default="results/compare.html")
+    cmp.add_argument("--no-progress", action="store_true")
+    cmp.set_defaults(func=_compare)
+
+    chk = sub.add_parser("check", help="fail (exit 1) when results regress against a baseline")
+    chk.add_argument("--baseline", required=True, type=Path)
+    chk.add_argument("results", type=Path)
+    chk.add_argument("--alpha", type=float, default=0.01, help="significance level")
+    chk.add_argument(
+        "--min-drop",
+        type=float,
+        default=0.05,
+        help="smallest success-rate drop that counts (noise tolerance)",
+    )
+    chk.add_argument(
+        "--gap-factor",
+        type=float,
+        default=2.0,
+        help="median gap may grow by this factor before it counts",
+    )
+    chk.add_argument("--gap-floor", type=float, default=1e-9)
+    chk.set_defaults(func=_check)
+
+    exp = sub.add_parser("export", help="results as CSV (one row per cell, or per seed)")
+    exp.add_argument("results", type=Path)
+    exp.add_argument("--csv", required=True, type=Path, help="output CSV path")
+    exp.add_argument("--per-seed", action="store_true")
+    exp.set_defaults(func=_export)
+
     rep = sub.add_parser("report", help="write one self-contained HTML report")
     rep.add_argument("results", nargs="+", type=Path)
     rep.add_argument("-o", "--output", default="results/report.html")
@@ -161,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         print("trapbench: error: --steps must be >= 1", file=sys.stderr)
         return EXIT_USAGE
     try:
-        args.func(args)
+        return args.func(args) or 0
     except (CliError, suites.SuiteError, results.ResultsError, ProblemError, OptimizerError) as err:
         print(f"trapbench: error: {err}", file=sys.stderr)
         return EXIT_USAGE
@@ -170,7 +285,6 @@ def main(argv: list[str] | None = None) -> int:
             "trapbench: interrupted; finished cells are saved, rerun with --resume", file=sys.stderr
         )
         return 130
-    return 0
 
 
 if __name__ == "__main__":

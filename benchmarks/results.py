@@ -102,6 +102,12 @@ def new_document(suite: dict) -> dict:
     }
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write(doc: dict, path: str | Path) -> None:
     """Write atomically (temp file + rename) so a crash never leaves half a file."""
     path = Path(path)
@@ -111,6 +117,7 @@ def write(doc: dict, path: str | Path) -> None:
             "w", dir=path.parent, delete=False, prefix=f".{path.name}.", suffix=".tmp"
         ) as fh:
             json.dump(_clean(doc), fh, allow_nan=False)
+        os.chmod(fh.name, 0o666 & ~_umask())
         os.replace(fh.name, path)
     except OSError as err:
         raise ResultsError(

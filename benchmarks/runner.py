@@ -22,8 +22,8 @@ from benchmarks import results
 from benchmarks.engine import RunConfig, checkpoint_steps, train_cell
 from benchmarks.fates import classify
 from benchmarks.metrics import QUANTILES, summarize
+from benchmarks.probe import checked_entry
 from benchmarks.suites import Cell
-from optimizers.resolve import resolve
 from problems.registry import make
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -43,7 +43,7 @@ def _curve_quantiles(curve: np.ndarray, optimum: float) -> dict:
 def run_cell(cell: Cell, progress: bool = False) -> dict:
     """Train one cell and return its JSON-ready result."""
     problem = make(cell.problem)
-    entry = resolve(cell.optimizer)
+    entry = checked_entry(cell.optimizer, cell.hp)
     seeds = torch.arange(cell.seed_start, cell.seed_start + cell.seeds)
     cfg = RunConfig(cell.steps, DTYPES[cell.dtype], cell.device, cell.checkpoints, cell.chunk)
     records, wall = train_cell(problem, entry, cell.hp, seeds, cfg, progress)

@@ -41,3 +41,17 @@ def table(doc: dict) -> str:
     for err in doc.get("errors", []):
         lines.append(f"FAILED {err['id']}: {err['error']}")
     return "\n".join(lines)
+
+
+def comparison_table(rows: list[dict]) -> str:
+    """One line per (problem, baseline): success of both, paired tests (Holm-corrected)."""
+    lines = []
+    for r in rows:
+        m, w = r["mcnemar"], r["wilcoxon_gap"]
+        lines.append(
+            f"{r['problem']}: {r['optimizer']} vs {r['baseline']}: success "
+            f"{r['success_b']:.1%} vs {r['success_a']:.1%} (diff {r['success_diff']:+.1%}, "
+            f"McNemar p={m['p_holm']:.3g}); median gap diff {_fmt(w['median_diff'])} "
+            f"(Wilcoxon p={w['p_holm']:.3g}); {r['paired_seeds']} paired seeds"
+        )
+    return "\n".join(lines) if lines else "no cells in common to compare"

@@ -27,8 +27,15 @@ from scipy.optimize import minimize
 from problems.quadrature import piecewise_nodes
 from problems.targets import Target
 
-SOLVER_VERSION = 1
-DEFAULT_SETTINGS = {"n_random": 2048, "n_grid": 65, "n_refine": 6, "quad_nodes": 8, "seed": 0}
+SOLVER_VERSION = 3
+DEFAULT_SETTINGS = {
+    "n_random": 2048,
+    "n_grid": 65,
+    "n_refine": 6,
+    "quad_nodes": 8,
+    "seed": 0,
+    "full_search_width": 8,
+}
 
 
 def residuals(
@@ -110,12 +117,45 @@ def _solve_width(
     return risk, knots[order].tolist(), signs.numpy()[order].tolist()
 
 
+def _greedy_width(
+    target: Target,
+    h: int,
+    previous: np.ndarray,
+    prev_signs: list[float],
+    basis: str,
+    settings: dict,
+) -> tuple[float, list[float], list[float]]:
+    """Beyond full_search_width: insert one kink (either orientation) into the width-(h-1)
+    solution at the best grid point, without refinement. The value is a residual actually
+    achieved, so it is an upper bound on R*_h: the problem reports it as ``best_known``."""
+    grid = torch.linspace(target.a, target.b, 4 * settings["n_grid"], dtype=torch.float64)
+    best = None
+    for sign in (1.0, -1.0) if basis == "relu" else (1.0,):
+        signs = torch.tensor([*prev_signs, sign], dtype=torch.float64)
+        base = torch.tensor(previous, dtype=torch.float64).expand(len(grid), -1)
+        cand = torch.cat([base, grid[:, None]], dim=1)
+        r = residuals(target, cand, signs, basis, settings["quad_nodes"])
+        i = int(torch.argmin(r))
+        if best is None or float(r[i]) < best[0]:
+            best = (float(r[i]), cand[i].numpy(), signs.numpy())
+    risk, knots, signs = best
+    order = np.argsort(knots, kind="stable")
+    return risk, knots[order].tolist(), signs[order].tolist()
+
+
 def solve(target: Target, width: int, basis: str = "relu", settings: dict | None = None) -> dict:
-    """R*_h for h = 0..width (and the optimal kinks), computed without any cache."""
+    """R*_h for h = 0..width (and the optimal kinks), computed without any cache.
+
+    Full search up to ``full_search_width`` (reliable there, and affordable); greedy insertion
+    beyond, whose values are upper bounds (``full_search_up_to`` in the result says where)."""
     settings = {**DEFAULT_SETTINGS, **(settings or {})}
-    levels, solutions, previous = [], [], None
+    levels, solutions, previous, signs, exact_up_to = [], [], None, [], 0
     for h in range(width + 1):
-        risk, knots, signs = _solve_width(target, h, previous, basis, settings)
+        if h <= settings["full_search_width"]:
+            risk, knots, signs = _solve_width(target, h, previous, basis, settings)
+            exact_up_to = h
+        else:
+            risk, knots, signs = _greedy_width(target, h, previous, signs, basis, settings)
         if levels:  # a wider class contains the narrower one: keep the levels monotone
             risk = min(risk, levels[-1])
         levels.append(risk)
@@ -125,6 +165,7 @@ def solve(target: Target, width: int, basis: str = "relu", settings: dict | None
         "levels": levels,
         "solutions": solutions,
         "basis": basis,
+        "full_search_up_to": exact_up_to,
         "settings": {**settings, "version": SOLVER_VERSION},
     }
 

@@ -185,13 +185,34 @@ def build(
     levels = solved["levels"]
     affine_fit = reference.optimal_levels(target, 0, basis="spline")["levels"][0]
     extra_levels = (*extra_levels, ("affine-fit", affine_fit))
+    full = solved["full_search_up_to"]
+    if target.closed_form is not None and width > full:
+        # beyond the full search, a derived closed form (checked against the solver for the
+        # widths it covers, in tests) replaces the greedy upper bounds
+        levels = levels[: full + 1] + [target.closed_form(h) for h in range(full + 1, width + 1)]
     if realizable_from is not None and width >= realizable_from:
         optimum, provenance = 0.0, "exact"
         detail = f"target is a ReLU network of {realizable_from} neuron(s): realizable, R* = 0"
-    else:
+    elif width <= full:
         optimum, provenance = levels[width], "computed"
         detail = f"variable-projection reference solver ({solved['settings']})"
-    labelled = [(f"R*_{h}", lv) for h, lv in enumerate(levels[:width])] + list(extra_levels)
+    elif target.closed_form is not None:
+        optimum, provenance = levels[width], "exact"
+        detail = (
+            f"closed form (problem-specs.md section 1, derived); equals the reference "
+            f"solver up to width {full}"
+        )
+    else:
+        optimum, provenance = levels[width], "best_known"
+        detail = (
+            f"upper bound: reference solver up to width {full}, then greedy kink "
+            "insertion; runs may beat it (negative gap)"
+        )
+    # only levels known exactly (closed form or full search) classify runs; greedy ones are
+    # upper bounds and would mislabel fates
+    known = width if target.closed_form is not None else full + 1
+    labelled = [(f"R*_{h}", lv) for h, lv in enumerate(levels[: min(width, known)])]
+    labelled += list(extra_levels)
     nonglobal = _distinct(item for item in labelled if item[1] > optimum + 1e-12)
     key = problem_key(name)
     a, b = target.a, target.b

@@ -24,6 +24,9 @@ class Target:
     # Degree of f on each piece, or None when f is not piecewise polynomial (then quadrature
     # with many nodes is accurate to rounding but not exact).
     degree: int | None = 2
+    # R*_h in closed form where one is derived (problem-specs.md section 1); tests check it
+    # against the reference solver, and it stands in for the solver beyond FULL_SEARCH_WIDTH.
+    closed_form: Callable[[int], float] | None = None
 
 
 def affine(alpha: float = 1.0, beta: float = 0.0, a: float = 0.0, b: float = 1.0) -> Target:
@@ -34,7 +37,10 @@ def affine(alpha: float = 1.0, beta: float = 0.0, a: float = 0.0, b: float = 1.0
 
 
 def square() -> Target:
-    return Target("x2", "x^2", lambda x: x * x)
+    """x^2 on [0, 1]: R*_h = 4 / (45 (2h+1)^4), kinks at (2j-1)/(2h+1) (derived)."""
+    return Target(
+        "x2", "x^2", lambda x: x * x, closed_form=lambda h: 4.0 / (45.0 * (2 * h + 1) ** 4)
+    )
 
 
 def square_plus_linear() -> Target:

@@ -16,7 +16,10 @@ import seaborn as sns  # noqa: E402
 from benchmarks.fates import FATES  # noqa: E402
 
 sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
-FATE_COLOURS = dict(zip(FATES, sns.color_palette("colorblind", len(FATES)), strict=True))
+# Okabe–Ito colours (distinguishable with colour-vision deficiencies), grey for "unconverged".
+FATE_COLOURS = dict(
+    zip(FATES, ["#0072B2", "#E69F00", "#009E73", "#999999", "#CC79A7"], strict=True)
+)
 
 
 def to_png(fig) -> str:

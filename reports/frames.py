@@ -40,26 +40,20 @@ def cells_frame(doc: dict, run: str = "") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def seeds_frame(doc: dict, run: str = "") -> pd.DataFrame:
-    """One row per seed of the reported (best) cells."""
+def seeds_frame(doc: dict, run: str = "", all_cells: bool = False) -> pd.DataFrame:
+    """One row per seed (every record column) of the reported (best) cells, or of every cell."""
     frames = []
-    for (problem, opt), c in best_cells(doc).items():
-        r = c["records"]
-        frames.append(
-            pd.DataFrame(
-                {
-                    "run": run,
-                    "problem": problem,
-                    "optimizer": opt,
-                    "seed": r["seed"],
-                    "final_risk": pd.to_numeric(pd.Series(r["final_risk"]), errors="coerce"),
-                    "gap": pd.to_numeric(pd.Series(r["gap"]), errors="coerce"),
-                    "fate": r["fate"],
-                    "level": r["level"],
-                    "hit_step": r["hit_step"],
-                }
-            )
-        )
+    chosen = doc["cells"] if all_cells else best_cells(doc).values()
+    for c in chosen:
+        columns = {k: pd.Series(v) for k, v in c["records"].items()}
+        for k in ("final_risk", "gap", "grad_norm"):  # null (diverged) -> NaN
+            columns[k] = pd.to_numeric(columns[k], errors="coerce")
+        frame = pd.DataFrame(columns)
+        frame.insert(0, "hp", hp_text(c["config"]["hp"]))
+        frame.insert(0, "optimizer", c["optimizer"]["name"])
+        frame.insert(0, "problem", c["problem"])
+        frame.insert(0, "run", run)
+        frames.append(frame)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 

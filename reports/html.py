@@ -8,6 +8,7 @@ from pathlib import Path
 import jinja2
 
 from benchmarks.analysis import best_cells, compare_docs
+from benchmarks.summary import hp_text
 from reports import figures
 from reports.frames import cells_frame, curves_frame, seeds_frame
 
@@ -66,7 +67,7 @@ def render(
                 "problem": problem,
                 "optimizer": opt,
                 "metrics": m,
-                "hp": c["optimizer"]["hyperparameters"],
+                "hp": hp_text(c["optimizer"]["hyperparameters"]),
                 "batched": c["optimizer"]["batched"],
             }
         )

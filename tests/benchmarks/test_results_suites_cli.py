@@ -177,3 +177,37 @@ def test_cli_list(capsys):
         "smoke",
     ):
         assert word in out
+
+
+def test_export_csv_per_cell_and_per_seed(tmp_path, capsys):
+    import pandas as pd
+
+    out = tmp_path / "r.json"
+    assert (
+        main(
+            [
+                "run",
+                "--problem",
+                "relu1d-x2:width=2",
+                "--optimizer",
+                "adam",
+                "--seeds",
+                "8",
+                "--steps",
+                "20",
+                "--workers",
+                "1",
+                "--no-progress",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    assert main(["export", str(out), "--csv", str(tmp_path / "c.csv")]) == 0
+    cells = pd.read_csv(tmp_path / "c.csv")
+    assert len(cells) == 1 and cells.n_global.iloc[0] + cells.n_level.iloc[0] <= 8
+    assert {"success_rate", "ci_low", "ci_high", "median_gap", "wall_s"} <= set(cells.columns)
+    assert main(["export", str(out), "--csv", str(tmp_path / "s.csv"), "--per-seed"]) == 0
+    seeds = pd.read_csv(tmp_path / "s.csv")
+    assert len(seeds) == 8 and {"seed", "final_risk", "fate", "dead_neurons"} <= set(seeds)

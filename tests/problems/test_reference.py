@@ -70,3 +70,19 @@ def test_problem_optimum_provenance():
     assert trap.optimum == 0.0 and trap.provenance == "exact"
     assert [label for label, _ in trap.levels][:1] == ["R*_0"]
     assert trap.tol < min(v for _, v in trap.levels)
+
+
+def test_wide_networks_use_greedy_upper_bounds_beyond_full_search():
+    settings = {"full_search_width": 2, "n_random": 256}
+    solved = reference.solve(square_plus_linear(), 5, settings=settings)
+    assert solved["full_search_up_to"] == 2
+    full = reference.solve(square_plus_linear(), 5, settings={"n_random": 256})["levels"]
+    for h in range(3, 6):  # greedy values are achieved residuals: never below the optimum
+        assert solved["levels"][h] >= full[h] * (1 - 1e-9)
+        assert solved["levels"][h] <= solved["levels"][h - 1]
+
+
+def test_wide_problem_provenance():
+    wide = make("relu1d-x2:width=12")
+    assert wide.provenance == "exact"
+    assert wide.optimum == pytest.approx(4 / (45 * 25**4))
