@@ -172,6 +172,16 @@ def _export(args) -> None:
     print(f"csv: {args.csv} ({len(frame)} rows)")
 
 
+def _best_known(args) -> int:
+    from benchmarks.best_known import record, search
+
+    lrs = [float(v) for v in args.lrs.split(",")]
+    value, provenance = search(args.problem, args.seeds, args.steps, lrs)
+    changed = record(args.problem, value, provenance)
+    print(f"{args.problem}: best risk {value:.6g} ({'recorded' if changed else 'not better'})")
+    return 0
+
+
 def _report(args) -> None:
     from reports.html import write_report
 
@@ -256,6 +266,13 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--csv", required=True, type=Path, help="output CSV path")
     exp.add_argument("--per-seed", action="store_true")
     exp.set_defaults(func=_export)
+
+    bk = sub.add_parser("best-known", help="search and record a best-known optimum")
+    bk.add_argument("problem")
+    bk.add_argument("--seeds", type=int, default=64)
+    bk.add_argument("--steps", type=int, default=5000)
+    bk.add_argument("--lrs", default="0.001,0.003", help="Adam learning rates to try")
+    bk.set_defaults(func=_best_known)
 
     rep = sub.add_parser("report", help="write one self-contained HTML report")
     rep.add_argument("results", nargs="+", type=Path)

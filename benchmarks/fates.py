@@ -2,14 +2,16 @@
 
 global: gap <= tol. level: final risk within a known non-global level's window. critical:
 gradient norm <= grad_tol with a large gap (another critical point). unconverged: none of
-these. diverged: non-finite risk, gradient or parameters.
+these. diverged: non-finite risk, gradient or parameters. saddle: a critical run whose Hessian
+has clearly negative curvature (benchmarks/hessian.py); the other critical runs are labelled
+"min" or "degenerate".
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-FATES = ("global", "level", "critical", "unconverged", "diverged")
+FATES = ("global", "level", "critical", "saddle", "unconverged", "diverged")
 
 
 def level_windows(levels: list[tuple[str, float]], optimum: float, tol: float) -> list[float]:

@@ -36,6 +36,22 @@ def expected_running_time(hit_step: np.ndarray, steps: int) -> float:
     return float(total / hits.sum())
 
 
+def distinct_values(values: np.ndarray, rtol: float = 1e-4, top: int = 8) -> list[list]:
+    """Cluster final risks that agree to ``rtol`` (relative): [[mean value, count], ...],
+    most frequent first. Spurious minima with equal risk are one landscape fact (Safran &
+    Shamir list them), so the report shows the distinct values rather than a histogram."""
+    v = np.sort(values[np.isfinite(values)])
+    if v.size == 0:
+        return []
+    groups, start = [], 0
+    for i in range(1, v.size + 1):
+        if i == v.size or v[i] - v[start] > rtol * max(abs(v[start]), 1e-300):
+            groups.append([float(v[start:i].mean()), i - start])
+            start = i
+    groups.sort(key=lambda g: (-g[1], g[0]))
+    return groups[:top]
+
+
 def summarize(
     records: dict[str, np.ndarray],
     fates: np.ndarray,
@@ -65,12 +81,16 @@ def summarize(
         "gap_quantiles": quantiles,
         "median_gap": quantiles["q50"],
         "fates": {f: int(c) for f, c in Counter(fates.tolist()).items()},
-        "levels": {lab: int(c) for lab, c in Counter(labels[labels != ""].tolist()).items()},
+        "levels": {lab: int(c) for lab, c in Counter(labels[fates == "level"].tolist()).items()},
+        "critical_kinds": {
+            k: int(c) for k, c in Counter(labels[(fates == "critical") & (labels != "")]).items()
+        },
         "ert_steps": ert,
         "ert_seconds": ert * seconds_per_step if math.isfinite(ert) else math.inf,
         "wall_s": wall_s,
         "seed_steps_per_s": n * steps / wall_s if wall_s > 0 else None,
     }
+    out["distinct_nonglobal"] = distinct_values(records["final_risk"][fates != "global"])
     if "dead_neurons" in records:
         out["dead_neurons_mean"] = float(np.mean(records["dead_neurons"]))
     return out

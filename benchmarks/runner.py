@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from benchmarks import results
 from benchmarks.engine import RunConfig, checkpoint_steps, train_cell
 from benchmarks.fates import classify
+from benchmarks.hessian import extreme_eigenvalues, verdict
 from benchmarks.metrics import QUANTILES, summarize
 from benchmarks.probe import checked_entry
 from benchmarks.suites import Cell
@@ -40,13 +41,33 @@ def _curve_quantiles(curve: np.ndarray, optimum: float) -> dict:
     return out
 
 
+def diagnose_critical(
+    problem, params: dict, fates: np.ndarray, labels: np.ndarray, limit: int
+) -> np.ndarray:
+    """Hessian verdicts for up to ``limit`` critical seeds: fate "saddle" on negative
+    curvature, else label "min" or "degenerate". Returns the smallest eigenvalues (NaN where
+    not computed). Fates and labels are updated in place."""
+    smallest = np.full(len(fates), np.nan)
+    for i in np.flatnonzero(fates == "critical")[:limit]:
+        low, scale = extreme_eigenvalues(problem, params, int(i))
+        smallest[i] = low
+        kind = verdict(low, scale)
+        if kind == "saddle":
+            fates[i] = "saddle"
+        else:
+            labels[i] = kind
+    return smallest
+
+
 def run_cell(cell: Cell, progress: bool = False) -> dict:
     """Train one cell and return its JSON-ready result."""
     problem = make(cell.problem)
     entry = checked_entry(cell.optimizer, cell.hp)
     seeds = torch.arange(cell.seed_start, cell.seed_start + cell.seeds)
     cfg = RunConfig(cell.steps, DTYPES[cell.dtype], cell.device, cell.checkpoints, cell.chunk)
-    records, wall = train_cell(problem, entry, cell.hp, seeds, cfg, progress)
+    records, wall = train_cell(
+        problem, entry, cell.hp, seeds, cfg, progress, keep_params=cell.hessian > 0
+    )
     fates, labels = classify(
         records["final_risk"],
         records["grad_norm"],
@@ -55,6 +76,11 @@ def run_cell(cell: Cell, progress: bool = False) -> dict:
         list(problem.levels),
         problem.grad_tol,
     )
+    params = {
+        k.removeprefix("param."): records.pop(k) for k in list(records) if k.startswith("param.")
+    }
+    if cell.hessian > 0:
+        records["hessian_min"] = diagnose_critical(problem, params, fates, labels, cell.hessian)
     curve = records.pop("checkpoint_risk")
     per_seed = {k: v for k, v in records.items()}
     per_seed["gap"] = records["final_risk"] - problem.optimum

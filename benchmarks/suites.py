@@ -36,6 +36,7 @@ class Cell:
     device: str = "cpu"
     chunk: int = 0
     checkpoints: int = 24
+    hessian: int = 64  # critical seeds per cell given a Hessian verdict (0: none)
 
     @property
     def id(self) -> str:
@@ -137,6 +138,7 @@ def expand(suite: dict, device: str = "cpu", chunk: int = 0) -> list[Cell]:
                             device,
                             chunk,
                             suite.get("checkpoints", 24),
+                            suite.get("hessian", 64),
                         )
                     )
             except OptimizerError as err:

@@ -118,4 +118,7 @@ def make(spec: str, **overrides) -> Problem:
 
 def _load_families() -> None:
     """Import the modules that register problems (kept lazy to avoid import cycles)."""
+    import problems.deepfc  # noqa: F401
+    import problems.gaussian  # noqa: F401
+    import problems.planted  # noqa: F401
     import problems.relu1d  # noqa: F401

@@ -183,8 +183,15 @@ def build(
         raise ValueError("batch must be >= 1")
     solved = reference.optimal_levels(target, width)
     levels = solved["levels"]
-    affine_fit = reference.optimal_levels(target, 0, basis="spline")["levels"][0]
-    extra_levels = (*extra_levels, ("affine-fit", affine_fit))
+    # best continuous piecewise-linear fits with K < H - 1 free knots: an affine neuron plus K
+    # hinges is a critical configuration of the width-H net (K = 0: the best affine fit)
+    spline_width = min(width - 2, reference.DEFAULT_SETTINGS["full_search_width"])
+    splines = reference.optimal_levels(target, max(spline_width, 0), basis="spline")["levels"]
+    extra_levels = (
+        *extra_levels,
+        ("affine-fit", splines[0]),
+        *((f"cpwl-{k}", v) for k, v in enumerate(splines[1 : spline_width + 1], 1)),
+    )
     full = solved["full_search_up_to"]
     if target.closed_form is not None and width > full:
         # beyond the full search, a derived closed form (checked against the solver for the

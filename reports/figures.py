@@ -18,7 +18,7 @@ from benchmarks.fates import FATES  # noqa: E402
 sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
 # Okabe–Ito colours (distinguishable with colour-vision deficiencies), grey for "unconverged".
 FATE_COLOURS = dict(
-    zip(FATES, ["#0072B2", "#E69F00", "#009E73", "#999999", "#CC79A7"], strict=True)
+    zip(FATES, ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#999999", "#CC79A7"], strict=True)
 )
 
 

@@ -1,0 +1,281 @@
+"""Deep fully connected networks on a fixed finite data set (problem-specs.md section 3).
+
+Teacher–student: a fixed random deep teacher labels N inputs; a student whose architecture
+contains the teacher's (same depth, widths at least as large) reaches empirical risk exactly 0.
+Function targets (seed 000's deep runs: sin(3x), x^2 + 2x on [0, 1]) have no closed-form
+optimum; they use the best value recorded in problems/best_known.json with its provenance.
+All seeds are trained at once with batched matrix products (torch.baddbmm).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import torch
+
+from problems.base import Params, Problem
+from problems.registry import register
+from problems.rng import normal, problem_key, uniform
+
+ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid}
+TARGETS = {"sin3x": lambda x: torch.sin(3 * x), "x2+2x": lambda x: x * x + 2 * x}
+BEST_KNOWN = Path(__file__).with_name("best_known.json")
+CITE_TS = "Teacher-student deep networks; realizable, so the optimal empirical risk is 0"
+CITE_000 = (
+    "Jentzen, Riekert et al. (2022), Convergence to good non-optimal critical points "
+    "[seed 000], deep ANN experiments"
+)
+_TEACHER_STREAM, _DATA_STREAM = 500, 900
+
+
+def parse_widths(text: str) -> list[int]:
+    try:
+        widths = [int(w) for w in text.split("-")]
+    except ValueError:
+        raise ValueError(f"architecture {text!r} must look like 1-32-32-1") from None
+    if len(widths) < 2 or min(widths) < 1:
+        raise ValueError(f"architecture {text!r} needs >= 2 positive layer widths")
+    return widths
+
+
+def init_scale(fan_in: int, fan_out: int, scheme: str, act: str) -> float:
+    if scheme == "normal":
+        return 1.0
+    if scheme == "he":
+        return math.sqrt(2.0 / fan_in)
+    if scheme == "xavier":
+        gain = 4.0 if act == "sigmoid" else 1.0
+        return gain * math.sqrt(2.0 / (fan_in + fan_out))
+    raise ValueError(f"unknown init {scheme!r}; choose normal, he or xavier")
+
+
+def draw_params(
+    key: int,
+    seeds: torch.Tensor,
+    widths: list[int],
+    scheme: str,
+    act: str,
+    stream: int,
+    dtype: torch.dtype,
+) -> Params:
+    """Layer weights W<l> [S, out, in] and biases b<l> [S, out] (biases start at 0)."""
+    params = {}
+    for layer, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+        z = normal(key, seeds.cpu(), stream + layer, fan_in * fan_out, dtype)
+        scale = init_scale(fan_in, fan_out, scheme, act)
+        params[f"W{layer}"] = (scale * z).reshape(-1, fan_out, fan_in).contiguous()
+        params[f"b{layer}"] = torch.zeros(len(seeds), fan_out, dtype=dtype)
+    return params
+
+
+def forward(params: Params, x: torch.Tensor, act: str) -> torch.Tensor:
+    """Network outputs for every seed: x [N, d] (shared) -> [S, N]."""
+    layers = len(params) // 2
+    h = torch.matmul(x, params["W0"].transpose(1, 2)) + params["b0"][:, None, :]
+    for layer in range(1, layers):
+        h = ACTIVATIONS[act](h)
+        w, b = params[f"W{layer}"], params[f"b{layer}"]
+        h = torch.baddbmm(b[:, None, :], h, w.transpose(1, 2))
+    return h[..., 0]
+
+
+def dead_units(params: Params, x: torch.Tensor) -> torch.Tensor:
+    """Hidden ReLU units inactive on every training input, per seed."""
+    layers = len(params) // 2
+    h = torch.matmul(x, params["W0"].transpose(1, 2)) + params["b0"][:, None, :]
+    dead = torch.zeros(h.shape[0], dtype=torch.int64, device=h.device)
+    for layer in range(1, layers):
+        dead += (h <= 0).all(dim=1).sum(dim=1)
+        h = torch.relu(h)
+        h = torch.baddbmm(params[f"b{layer}"][:, None, :], h, params[f"W{layer}"].transpose(1, 2))
+    return dead
+
+
+def best_known(name: str) -> tuple[float, str] | None:
+    """The recorded best risk of a problem and how it was found, if any."""
+    if not BEST_KNOWN.exists():
+        return None
+    entry = json.loads(BEST_KNOWN.read_text()).get(name)
+    return (entry["value"], entry["provenance"]) if entry else None
+
+
+def _problem(
+    name: str,
+    widths: list[int],
+    act: str,
+    init: str,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    optimum: float,
+    provenance: str,
+    detail: str,
+    tol: float,
+    description: str,
+    citation: str,
+    options: dict,
+) -> Problem:
+    key = problem_key(name)
+
+    def init_fn(seeds, dtype, device):
+        p = draw_params(key, seeds, widths, init, act, 0, dtype)
+        return {k: v.to(device) for k, v in p.items()}
+
+    def risk(params: Params) -> torch.Tensor:
+        w = params["W0"]
+        xs, ys = x.to(w.device, w.dtype), y.to(w.device, w.dtype)
+        err = forward(params, xs, act) - ys
+        return (err * err).mean(dim=1)
+
+    diagnostics = (
+        (lambda p: {"dead_neurons": dead_units(p, x.to(p["W0"].device, p["W0"].dtype))})
+        if act == "relu"
+        else (lambda p: {})
+    )
+    return Problem(
+        name=name,
+        family="deepfc",
+        description=description,
+        citation=citation,
+        init=init_fn,
+        risk=risk,
+        train_risk=lambda p, s, t: risk(p),
+        optimum=optimum,
+        provenance=provenance,
+        provenance_detail=detail,
+        tol=tol,
+        diagnostics=diagnostics,
+        options=options,
+    )
+
+
+def make_teacher(
+    name: str, d: int, widths: list[int], act: str, points: int
+) -> tuple[torch.Tensor, Params]:
+    """Inputs uniform on [-1, 1]^d and the teacher's parameters (one seed row), drawn from
+    the problem's key; the last layer is scaled so the labels have unit variance (the
+    tolerance then means the same for every architecture)."""
+    key = problem_key(name)
+    one = torch.zeros(1, dtype=torch.int64)
+    x = 2 * uniform(key, one, _DATA_STREAM, points * d).reshape(points, d) - 1
+    tp = draw_params(
+        key, one, widths, "he" if act == "relu" else "xavier", act, _TEACHER_STREAM, torch.float64
+    )
+    for layer in range(len(widths) - 1):  # teachers get non-zero biases
+        tp[f"b{layer}"] = 0.3 * normal(key, one, _TEACHER_STREAM + 100 + layer, widths[layer + 1])
+    last = len(widths) - 2
+    with torch.no_grad():
+        scale = forward(tp, x, act)[0].std().clamp_min(1e-12) if points > 1 else 1.0
+    tp[f"W{last}"] = tp[f"W{last}"] / scale
+    tp[f"b{last}"] = tp[f"b{last}"] / scale
+    return x, tp
+
+
+@register(
+    "deep-teacher",
+    "deep fully connected student of a random deep teacher on N fixed "
+    "inputs (ReLU, tanh or sigmoid): optimal empirical risk exactly 0",
+    CITE_TS,
+    "exact",
+)
+def deep_teacher(
+    _name="deep-teacher",
+    arch="8-32-32-32-32-1",
+    teacher="",
+    act="relu",
+    init="he",
+    points=1024,
+    tol=1e-6,
+) -> Problem:
+    widths = parse_widths(arch)
+    t_widths = parse_widths(teacher) if teacher else widths
+    if act not in ACTIVATIONS:
+        raise ValueError(f"unknown act {act!r}; choose relu, tanh or sigmoid")
+    if points < 1:
+        raise ValueError("points must be >= 1")
+    x, tp = make_teacher(_name, widths[0], t_widths, act, points)
+    with torch.no_grad():
+        y = forward(tp, x, act)[0]
+    contains = len(t_widths) == len(widths) and all(
+        s >= t for s, t in zip(widths, t_widths, strict=True)
+    )
+    if contains:
+        optimum, prov = 0.0, "exact"
+        detail = f"student {arch} contains teacher {'-'.join(map(str, t_widths))}: R* = 0"
+    else:
+        optimum, prov = 0.0, "best_known"
+        detail = "student does not contain the teacher: 0 is only a lower bound"
+    return _problem(
+        _name,
+        widths,
+        act,
+        init,
+        x,
+        y,
+        optimum,
+        prov,
+        detail,
+        tol,
+        f"Student {arch}, teacher {'-'.join(map(str, t_widths))}, {act}, "
+        f"{points} inputs uniform on [-1, 1]^{widths[0]}, labels scaled to unit "
+        f"variance, init {init}.",
+        CITE_TS,
+        {
+            "arch": arch,
+            "teacher": "-".join(map(str, t_widths)),
+            "act": act,
+            "points": points,
+            "init": init,
+        },
+    )
+
+
+@register(
+    "deep-target",
+    "deep fully connected network fitting sin(3x) or x^2 + 2x on [0, 1] "
+    "(seed 000's deep runs): best-known optimum with provenance",
+    CITE_000,
+    "best_known",
+)
+def deep_target(
+    _name="deep-target",
+    target="sin3x",
+    arch="1-32-32-32-1",
+    act="relu",
+    init="he",
+    points=256,
+    tol=0.0,
+) -> Problem:
+    widths = parse_widths(arch)
+    if widths[0] != 1 or widths[-1] != 1:
+        raise ValueError("deep-target networks map one input to one output (1-...-1)")
+    if target not in TARGETS:
+        raise ValueError(f"unknown target {target!r}; choose {', '.join(TARGETS)}")
+    x = ((torch.arange(points, dtype=torch.float64) + 0.5) / points)[:, None]  # midpoint grid
+    y = TARGETS[target](x[:, 0])
+    known = best_known(_name)
+    if known:
+        optimum, detail = known
+        tol = tol if tol > 0 else max(1e-7, 0.5 * optimum)
+    else:
+        optimum = 0.0
+        detail = f"no best-known run recorded: 0 is a lower bound (`trapbench best-known {_name}`)"
+        tol = tol if tol > 0 else 1e-6
+    return _problem(
+        _name,
+        widths,
+        act,
+        init,
+        x,
+        y,
+        optimum,
+        "best_known",
+        detail,
+        tol,
+        f"Network {arch} ({act}, init {init}) fitting {target} on a midpoint grid "
+        f"of {points} points in [0, 1]; success = within tol of the best risk "
+        "known.",
+        CITE_000,
+        {"target": target, "arch": arch, "act": act, "points": points, "init": init},
+    )

@@ -1,0 +1,109 @@
+"""Gaussian-input teacher–student two-layer ReLU networks (Safran & Shamir, ICML 2018).
+
+F(W) = 1/2 E_{x ~ N(0, I_d)} (sum_{i<=n} relu(w_i . x) - sum_{j<=k} relu(v_j . x))^2 with an
+orthonormal teacher v_j = e_j, d = k, output weights fixed to 1 and no biases
+(problem-specs.md section 2). The population risk is exact through the arc-cosine kernel
+E[relu(w.x) relu(u.x)] = |w||u| (sin t + (pi - t) cos t) / (2 pi), t = angle(w, u)
+(Cho & Saul 2009), O(n^2 d) per seed.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from problems.base import Params, Problem
+from problems.registry import register
+from problems.rng import normal, problem_key
+
+CITE = (
+    "Safran & Shamir (2018), Spurious local minima are common in two-layer ReLU neural "
+    "networks, ICML"
+)
+
+
+class _ArcCos(torch.autograd.Function):
+    """h(c) = sqrt(1 - c^2) + (pi - arccos c) c, with its exact derivative pi - arccos c.
+
+    Autograd through arccos would multiply an infinite derivative by zero at c = +-1
+    (parallel neurons); the closed-form derivative is finite everywhere on [-1, 1]."""
+
+    @staticmethod
+    def forward(ctx, c):
+        c = c.clamp(-1.0, 1.0)
+        ctx.save_for_backward(c)
+        return torch.sqrt((1 - c * c).clamp_min(0)) + (math.pi - torch.arccos(c)) * c
+
+    @staticmethod
+    def backward(ctx, grad):
+        (c,) = ctx.saved_tensors
+        return grad * (math.pi - torch.arccos(c))
+
+
+def kernel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """E[relu(a_i . x) relu(b_j . x)] for rows of a [S, n, d] and b [S, m, d] -> [S, n, m]."""
+    na = a.norm(dim=-1).clamp_min(1e-30)
+    nb = b.norm(dim=-1).clamp_min(1e-30)
+    dots = torch.bmm(a, b.transpose(1, 2))
+    cos = dots / (na[:, :, None] * nb[:, None, :])
+    return na[:, :, None] * nb[:, None, :] * _ArcCos.apply(cos) / (2 * math.pi)
+
+
+def population_risk(w: torch.Tensor, k: int) -> torch.Tensor:
+    """F(W) for W [S, n, k] against the teacher I_k: [S].
+
+    The student-student diagonal uses E[relu(w.x)^2] = |w|^2 / 2 directly, and the teacher
+    term is the constant k/2 + k(k-1)/(2 pi)."""
+    s, n, d = w.shape
+    teacher = torch.eye(k, dtype=w.dtype, device=w.device).expand(s, k, d)
+    kww = kernel(w, w)
+    off = kww.sum(dim=(1, 2)) - torch.diagonal(kww, dim1=1, dim2=2).sum(dim=1)
+    diag = 0.5 * (w * w).sum(dim=(1, 2))
+    cross = kernel(w, teacher).sum(dim=(1, 2))
+    const = k / 2 + k * (k - 1) / (2 * math.pi)
+    return 0.5 * (diag + off - 2 * cross + const)
+
+
+@register(
+    "gauss-relu",
+    "two-layer ReLU student of an orthonormal ReLU teacher, Gaussian input: exact population "
+    "risk; spurious minima are common (n = k, k+1)",
+    CITE,
+    "exact",
+)
+def gauss_relu(_name="gauss-relu", k=8, n=0, spurious=1e-3, grad_tol=1e-6) -> Problem:
+    n = n or k
+    if k < 1 or n < k:
+        raise ValueError("need k >= 1 and n >= k (n = 0 means n = k)")
+    key = problem_key(_name)
+
+    def init(seeds: torch.Tensor, dtype: torch.dtype, device: torch.device) -> Params:
+        z = normal(key, seeds.cpu(), 0, n * k, dtype).reshape(-1, n, k)
+        return {"w": (z / math.sqrt(k)).to(device).contiguous()}  # N(0, 1/d), d = k
+
+    def risk(params: Params) -> torch.Tensor:
+        return population_risk(params["w"], k)
+
+    return Problem(
+        name=_name,
+        family="gaussian",
+        description=f"Student width n = {n}, teacher width k = d = {k}; output weights 1, no "
+        f"biases; a run is spurious when its final risk is >= {spurious:g} (the paper's "
+        "threshold). The paper's protocol: init N(0, 1/d), GD with step 0.1.",
+        citation=CITE,
+        init=init,
+        risk=risk,
+        train_risk=lambda p, seeds, step: risk(p),
+        optimum=0.0,
+        provenance="exact",
+        provenance_detail="n >= k: the student contains the teacher, F = 0 at W = teacher",
+        tol=spurious,
+        grad_tol=grad_tol,
+        options={
+            "k": k,
+            "n": n,
+            "d": k,
+            "protocol": {"optimizer": "gd", "lr": 0.1, "dtype": "float64"},
+        },
+    )

@@ -1,0 +1,50 @@
+import math
+
+import pytest
+import torch
+
+from problems.gaussian import kernel, population_risk
+from problems.registry import make
+
+
+def test_closed_form_matches_monte_carlo():
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(2, 7, 6, generator=g, dtype=torch.float64) / math.sqrt(6)
+    x = torch.randn(2_000_000, 6, generator=g, dtype=torch.float64)
+    for i in range(2):
+        out = torch.relu(x @ w[i].T).sum(1) - torch.relu(x).sum(1)
+        mc = 0.5 * (out**2).mean()
+        se = float(0.5 * (out**2).std()) / math.sqrt(len(x))
+        assert float(population_risk(w[i : i + 1], 6)[0]) == pytest.approx(float(mc), abs=4 * se)
+
+
+def test_kernel_limits():
+    w = torch.tensor([[[1.0, 0.0], [0.0, 2.0], [-1.0, 0.0]]], dtype=torch.float64)
+    k = kernel(w, w)[0]
+    assert float(k[0, 0]) == pytest.approx(0.5)  # E relu(x1)^2 = 1/2
+    assert float(k[0, 1]) == pytest.approx(2 / (2 * math.pi))  # orthogonal: |w||u|/(2 pi)
+    assert float(k[0, 2]) == pytest.approx(0.0, abs=1e-15)  # opposite: never both active
+
+
+def test_teacher_is_a_global_minimum():
+    w = torch.eye(5, dtype=torch.float64)[None].clone().requires_grad_(True)
+    r = population_risk(w, 5)
+    assert float(r.detach()) == pytest.approx(0.0, abs=1e-12)
+    (g,) = torch.autograd.grad(r.sum(), w)
+    assert float(g.abs().max()) < 1e-10  # finite gradient at parallel vectors
+
+
+def test_gradcheck():
+    w = (torch.randn(2, 5, 4, dtype=torch.float64) / 2).requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda t: population_risk(t, 4), (w,), atol=1e-7)
+
+
+def test_problem_protocol_and_init():
+    p = make("gauss-relu:k=10,n=11")
+    w = p.init(torch.arange(400), torch.float64, torch.device("cpu"))["w"]
+    assert w.shape == (400, 11, 10)
+    assert float(w.std()) == pytest.approx(1 / math.sqrt(10), rel=0.02)
+    assert p.optimum == 0.0 and p.provenance == "exact" and p.tol == 1e-3
+    assert p.options["protocol"]["lr"] == 0.1
+    with pytest.raises(ValueError):
+        make("gauss-relu:k=6,n=5")
