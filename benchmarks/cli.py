@@ -72,7 +72,7 @@ def _run(args) -> int:
     from benchmarks import runner
 
     suite = _suite_from_args(args)
-    cells = suites.expand(suite, device=args.device, chunk=args.chunk)
+    cells = suites.expand(suite, device=args.device, chunk=args.chunk, verify=args.verify)
     if args.device.startswith("cuda"):
         import torch
 
@@ -96,11 +96,25 @@ def _run(args) -> int:
         file=sys.stderr,
     )
     doc = runner.run(
-        cells, doc, out, workers=args.workers, threads=args.threads, progress=not args.no_progress
+        cells,
+        doc,
+        out,
+        workers=args.workers,
+        threads=args.threads,
+        progress=not args.no_progress,
+        scheduler=args.scheduler,
     )
     print(table(doc))
+    bad = [c for c in doc["cells"] if c.get("verify") and not c["verify"]["ok"]]
+    for c in bad:
+        print(
+            f"VERIFY FAILED {c['id']}: batched and single-seed results differ by "
+            f"{c['verify']['max_rel_diff']:.2e} (relative)"
+        )
+    if any(c.get("verify") for c in doc["cells"]) and not bad:
+        print("verify: batched results match single-seed reruns in every cell")
     print(f"\nresults: {out}")
-    return 1 if doc["errors"] else 0
+    return 1 if doc["errors"] or bad else 0
 
 
 def _compare(args) -> None:
@@ -214,6 +228,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, default=0, help="processes (default: one per core)")
     run.add_argument("--threads", type=int, default=1, help="torch threads per process")
     run.add_argument("--chunk", type=int, default=0, help="seeds per tensor program (0: all)")
+    run.add_argument(
+        "--verify",
+        type=int,
+        nargs="?",
+        const=4,
+        default=0,
+        help="rerun N seeds per cell alone and check they match (default 4)",
+    )
+    run.add_argument("--scheduler", help="dask: 'local' (LocalCluster) or tcp://host:port")
     run.add_argument("-o", "--output", default="results/results.json")
     run.add_argument("--resume", action="store_true", help="continue an interrupted run")
     run.add_argument("--force", action="store_true", help="overwrite an existing results file")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
@@ -59,6 +59,28 @@ def diagnose_critical(
     return smallest
 
 
+def verify_batched(
+    problem, entry, cell: Cell, seeds: torch.Tensor, cfg: RunConfig, finals: np.ndarray
+) -> dict:
+    """Rerun ``cell.verify`` seeds (spread over the cell) alone; their final risks must
+    match the batched run (1e-10 relative in float64, 1e-4 in float32)."""
+    picks = np.unique(np.linspace(0, len(seeds) - 1, cell.verify).round().astype(int))
+    worst = 0.0
+    for i in picks:
+        alone, _ = train_cell(problem, entry, cell.hp, seeds[i : i + 1], cfg)
+        a, b = finals[i], alone["final_risk"][0]
+        if np.isnan(a) and np.isnan(b):
+            continue
+        worst = max(worst, abs(a - b) / max(abs(a), abs(b), 1e-30))
+    tol = 1e-10 if cell.dtype == "float64" else 1e-4
+    return {
+        "seeds": seeds[picks].tolist(),
+        "max_rel_diff": worst,
+        "tol": tol,
+        "ok": bool(worst <= tol),
+    }
+
+
 def run_cell(cell: Cell, progress: bool = False) -> dict:
     """Train one cell and return its JSON-ready result."""
     problem = make(cell.problem)
@@ -82,6 +104,11 @@ def run_cell(cell: Cell, progress: bool = False) -> dict:
     if cell.hessian > 0:
         records["hessian_min"] = diagnose_critical(problem, params, fates, labels, cell.hessian)
     curve = records.pop("checkpoint_risk")
+    verified = (
+        verify_batched(problem, entry, cell, seeds, cfg, records["final_risk"])
+        if cell.verify > 0
+        else None
+    )
     per_seed = {k: v for k, v in records.items()}
     per_seed["gap"] = records["final_risk"] - problem.optimum
     per_seed["fate"] = fates.tolist()
@@ -107,6 +134,7 @@ def run_cell(cell: Cell, progress: bool = False) -> dict:
             "success_fraction": np.mean(curve - problem.optimum <= problem.tol, axis=0).tolist(),
         },
         "wall_s": wall,
+        "verify": verified,
     }
 
 
@@ -132,6 +160,67 @@ def default_workers(cells: list[Cell]) -> int:
     return max(1, min(len(cells), os.cpu_count() or 1))
 
 
+def _failed(cell: Cell, err: BaseException) -> dict:
+    return {"id": cell.id, "error": f"worker lost: {type(err).__name__}: {err}"}
+
+
+def _local_pool(todo: list[Cell], workers: int, threads: int) -> Iterator[dict]:
+    """Cells on a pool of spawned processes. A killed worker breaks the whole pool, so the
+    cells caught in it are retried one at a time in fresh pools: the culprit fails again and
+    is reported, the others complete."""
+    ctx = mp.get_context("spawn")
+    broken: list[Cell] = []
+    with ProcessPoolExecutor(
+        workers, mp_context=ctx, initializer=_init_worker, initargs=(threads,)
+    ) as pool:
+        pending = {pool.submit(_safe_run, cell): cell for cell in todo}
+        while pending:
+            finished, _ = wait(set(pending), return_when=FIRST_COMPLETED)
+            for fut in finished:
+                cell = pending.pop(fut)
+                try:
+                    yield fut.result()
+                except Exception:  # BrokenProcessPool: some worker was killed
+                    broken.append(cell)
+    for cell in broken:
+        with ProcessPoolExecutor(
+            1, mp_context=ctx, initializer=_init_worker, initargs=(threads,)
+        ) as solo:
+            try:
+                yield solo.submit(_safe_run, cell).result()
+            except Exception as err:
+                yield _failed(cell, err)
+
+
+def _dask(todo: list[Cell], workers: int, threads: int, scheduler: str) -> Iterator[dict]:
+    """Cells as independent dask.distributed tasks: ``local`` starts a LocalCluster of
+    single-threaded worker processes, an address (tcp://host:port) uses a running cluster
+    whose workers have trapbench installed. Results are identical to a local run, since a
+    seed's numbers depend only on (problem, seed index)."""
+    from distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if scheduler == "local":
+        cluster = LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+        )
+        client = Client(cluster)
+    else:
+        client = Client(scheduler)
+    try:
+        client.run(_init_worker, threads)
+        futures = {client.submit(_safe_run, cell, pure=False): cell for cell in todo}
+        for fut in as_completed(list(futures)):
+            try:
+                yield fut.result()
+            except Exception as err:  # a worker died or the task could not run
+                yield _failed(futures[fut], err)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
 def run(
     cells: list[Cell],
     doc: dict,
@@ -140,8 +229,12 @@ def run(
     threads: int = 1,
     progress: bool = True,
     on_result: Callable[[dict], None] | None = None,
+    scheduler: str | None = None,
 ) -> dict:
-    """Run the cells not already in ``doc`` and write ``doc`` to ``out`` after each one."""
+    """Run the cells not already in ``doc`` and write ``doc`` to ``out`` after each one.
+
+    scheduler: None (in this process, or a local process pool when workers > 1), "local"
+    (a dask LocalCluster) or a dask scheduler address."""
     done = {c["id"] for c in doc["cells"]}
     todo = [c for c in cells if c.id not in done]
     doc["errors"] = [e for e in doc.get("errors", []) if e["id"] not in {c.id for c in todo}]
@@ -161,20 +254,17 @@ def run(
         if on_result:
             on_result(result)
 
-    if workers == 1 or len(todo) <= 1:
+    if not todo:
+        stream: Iterator[dict] = iter(())
+    elif scheduler:
+        stream = _dask(todo, workers, threads, scheduler)
+    elif workers == 1 or len(todo) <= 1:
         _init_worker(threads)
-        for cell in todo:
-            collect(_safe_run(cell, progress))
+        stream = (_safe_run(cell, progress) for cell in todo)
     else:
-        ctx = mp.get_context("spawn")
-        with ProcessPoolExecutor(
-            workers, mp_context=ctx, initializer=_init_worker, initargs=(threads,)
-        ) as pool:
-            pending = {pool.submit(_safe_run, cell) for cell in todo}
-            while pending:
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    collect(fut.result())
+        stream = _local_pool(todo, workers, threads)
+    for result in stream:
+        collect(result)
     bar.close()
     results.write(doc, out)
     return doc

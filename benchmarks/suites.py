@@ -37,6 +37,7 @@ class Cell:
     chunk: int = 0
     checkpoints: int = 24
     hessian: int = 64  # critical seeds per cell given a Hessian verdict (0: none)
+    verify: int = 0  # seeds per cell rerun alone to confirm the batched results
 
     @property
     def id(self) -> str:
@@ -97,7 +98,7 @@ def _optimizer_items(suite: dict) -> list[tuple[str, dict, list | None]]:
     return out
 
 
-def expand(suite: dict, device: str = "cpu", chunk: int = 0) -> list[Cell]:
+def expand(suite: dict, device: str = "cpu", chunk: int = 0, verify: int = 0) -> list[Cell]:
     """All cells of a suite, validated before anything runs (bad names fail here, fast)."""
     problems = suite.get("problems")
     if (
@@ -139,6 +140,7 @@ def expand(suite: dict, device: str = "cpu", chunk: int = 0) -> list[Cell]:
                             chunk,
                             suite.get("checkpoints", 24),
                             suite.get("hessian", 64),
+                            verify,
                         )
                     )
             except OptimizerError as err:

@@ -211,3 +211,33 @@ def test_export_csv_per_cell_and_per_seed(tmp_path, capsys):
     assert main(["export", str(out), "--csv", str(tmp_path / "s.csv"), "--per-seed"]) == 0
     seeds = pd.read_csv(tmp_path / "s.csv")
     assert len(seeds) == 8 and {"seed", "final_risk", "fate", "dead_neurons"} <= set(seeds)
+
+
+def test_run_verify_confirms_batched_results(tmp_path, capsys):
+    out = tmp_path / "v.json"
+    code = main(
+        [
+            "run",
+            "--problem",
+            "relu1d-x2:width=3",
+            "--optimizer",
+            "adam",
+            "--seeds",
+            "32",
+            "--steps",
+            "50",
+            "--dtype",
+            "float64",
+            "--workers",
+            "1",
+            "--no-progress",
+            "--verify",
+            "3",
+            "-o",
+            str(out),
+        ]
+    )
+    assert code == 0
+    v = results.read(out)["cells"][0]["verify"]
+    assert v["ok"] and v["seeds"] == [0, 16, 31] and v["max_rel_diff"] <= 1e-10
+    assert "batched results match" in capsys.readouterr().out
