@@ -103,6 +103,7 @@ def _run(args) -> int:
         threads=args.threads,
         progress=not args.no_progress,
         scheduler=args.scheduler,
+        task_seeds=args.task_seeds,
     )
     print(table(doc))
     bad = [c for c in doc["cells"] if c.get("verify") and not c["verify"]["ok"]]
@@ -235,6 +236,12 @@ def build_parser() -> argparse.ArgumentParser:
         const=4,
         default=0,
         help="rerun N seeds per cell alone and check they match (default 4)",
+    )
+    run.add_argument(
+        "--task-seeds",
+        type=int,
+        default=0,
+        help="split cells into seed chunks of this size, one task each",
     )
     run.add_argument("--scheduler", help="dask: 'local' (LocalCluster) or tcp://host:port")
     run.add_argument("-o", "--output", default="results/results.json")

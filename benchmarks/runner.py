@@ -7,6 +7,7 @@ recorded under ``errors`` and the others go on.
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing as mp
 import os
 import traceback
@@ -81,8 +82,9 @@ def verify_batched(
     }
 
 
-def run_cell(cell: Cell, progress: bool = False) -> dict:
-    """Train one cell and return its JSON-ready result."""
+def run_task(cell: Cell, progress: bool = False) -> dict:
+    """Train one cell, or one seed chunk of a cell, and return its per-seed part: records with
+    fates, Hessian verdicts and verification, everything that depends on a seed alone."""
     problem = make(cell.problem)
     entry = checked_entry(cell.optimizer, cell.hp)
     seeds = torch.arange(cell.seed_start, cell.seed_start + cell.seeds)
@@ -103,19 +105,17 @@ def run_cell(cell: Cell, progress: bool = False) -> dict:
     }
     if cell.hessian > 0:
         records["hessian_min"] = diagnose_critical(problem, params, fates, labels, cell.hessian)
-    curve = records.pop("checkpoint_risk")
     verified = (
         verify_batched(problem, entry, cell, seeds, cfg, records["final_risk"])
         if cell.verify > 0
         else None
     )
-    per_seed = {k: v for k, v in records.items()}
-    per_seed["gap"] = records["final_risk"] - problem.optimum
-    per_seed["fate"] = fates.tolist()
-    per_seed["level"] = labels.tolist()
     return {
         "id": cell.id,
-        "problem": cell.problem,
+        "seed_start": cell.seed_start,
+        "records": {**records, "fate": fates, "level": labels},
+        "wall_s": wall,
+        "verify": verified,
         "problem_info": problem.info(),
         "optimizer": {
             "name": cell.optimizer,
@@ -125,22 +125,74 @@ def run_cell(cell: Cell, progress: bool = False) -> dict:
             "batched": entry.batch_safe,
             "full_batch": entry.full_batch,
         },
+    }
+
+
+def _merge_verify(parts: list[dict]) -> dict | None:
+    checks = [p["verify"] for p in parts if p["verify"]]
+    if not checks:
+        return None
+    return {
+        "seeds": [s for c in checks for s in c["seeds"]],
+        "max_rel_diff": max(c["max_rel_diff"] for c in checks),
+        "tol": checks[0]["tol"],
+        "ok": all(c["ok"] for c in checks),
+    }
+
+
+def assemble(cell: Cell, parts: list[dict]) -> dict:
+    """The JSON-ready result of a cell from its parts (one per seed chunk), in seed order:
+    metrics and checkpoint quantiles need every seed, so they are computed here."""
+    parts = sorted(parts, key=lambda p: p["seed_start"])
+    records = {k: np.concatenate([p["records"][k] for p in parts]) for k in parts[0]["records"]}
+    info = parts[0]["problem_info"]
+    optimum, wall = info["optimum"], sum(p["wall_s"] for p in parts)
+    fates, labels = records.pop("fate"), records.pop("level")
+    curve = records.pop("checkpoint_risk")
+    per_seed = dict(records)
+    per_seed["gap"] = records["final_risk"] - optimum
+    per_seed["fate"] = fates.tolist()
+    per_seed["level"] = labels.tolist()
+    return {
+        "id": cell.id,
+        "problem": cell.problem,
+        "problem_info": info,
+        "optimizer": parts[0]["optimizer"],
         "config": cell.to_dict(),
-        "metrics": summarize(records, fates, labels, problem.optimum, cell.steps, wall),
+        "metrics": summarize(records, fates, labels, optimum, cell.steps, wall),
         "records": per_seed,
         "checkpoints": {
             "steps": checkpoint_steps(cell.steps, cell.checkpoints),
-            "gap_quantiles": _curve_quantiles(curve, problem.optimum),
-            "success_fraction": np.mean(curve - problem.optimum <= problem.tol, axis=0).tolist(),
+            "gap_quantiles": _curve_quantiles(curve, optimum),
+            "success_fraction": np.mean(curve - optimum <= info["tol"], axis=0).tolist(),
         },
         "wall_s": wall,
-        "verify": verified,
+        "tasks": len(parts),
+        "verify": _merge_verify(parts),
     }
+
+
+def run_cell(cell: Cell, progress: bool = False) -> dict:
+    """Train one cell in this process and return its JSON-ready result."""
+    return assemble(cell, [run_task(cell, progress)])
+
+
+def split_cell(cell: Cell, task_seeds: int) -> list[Cell]:
+    """Seed chunks of a cell as independent tasks (identical results: a seed's numbers
+    depend only on its index)."""
+    if task_seeds <= 0 or cell.seeds <= task_seeds:
+        return [cell]
+    return [
+        dataclasses.replace(
+            cell, seed_start=start, seeds=min(task_seeds, cell.seed_start + cell.seeds - start)
+        )
+        for start in range(cell.seed_start, cell.seed_start + cell.seeds, task_seeds)
+    ]
 
 
 def _safe_run(cell: Cell, progress: bool = False) -> dict:
     try:
-        return run_cell(cell, progress)
+        return run_task(cell, progress)
     except Exception as err:  # reported per cell; the rest of the run goes on
         return {
             "id": cell.id,
@@ -230,17 +282,38 @@ def run(
     progress: bool = True,
     on_result: Callable[[dict], None] | None = None,
     scheduler: str | None = None,
+    task_seeds: int = 0,
 ) -> dict:
     """Run the cells not already in ``doc`` and write ``doc`` to ``out`` after each one.
 
     scheduler: None (in this process, or a local process pool when workers > 1), "local"
-    (a dask LocalCluster) or a dask scheduler address."""
+    (a dask LocalCluster) or a dask scheduler address. task_seeds > 0 splits large cells into
+    seed chunks of that size, each an independent task."""
     done = {c["id"] for c in doc["cells"]}
     todo = [c for c in cells if c.id not in done]
     doc["errors"] = [e for e in doc.get("errors", []) if e["id"] not in {c.id for c in todo}]
-    workers = workers or default_workers(todo)
+    tasks, parent = [], {}
+    for cell in todo:
+        for part in split_cell(cell, task_seeds):
+            tasks.append(part)
+            parent[part.id] = cell
+    parts: dict[str, list[dict]] = {c.id: [] for c in todo}
+    failed: set[str] = set()
+    workers = workers or default_workers(tasks)
     order = {c.id: i for i, c in enumerate(cells)}
     bar = tqdm(total=len(todo), desc="cells", unit="cell", disable=not progress)
+
+    def gather(part: dict) -> None:
+        cell = parent[part["id"]]
+        if cell.id in failed:
+            return
+        if "error" in part:
+            failed.add(cell.id)
+            collect({**part, "id": cell.id})
+            return
+        parts[cell.id].append(part)
+        if len(parts[cell.id]) == len(split_cell(cell, task_seeds)):
+            collect(assemble(cell, parts.pop(cell.id)))
 
     def collect(result: dict) -> None:
         if "error" in result:
@@ -254,17 +327,17 @@ def run(
         if on_result:
             on_result(result)
 
-    if not todo:
+    if not tasks:
         stream: Iterator[dict] = iter(())
     elif scheduler:
-        stream = _dask(todo, workers, threads, scheduler)
-    elif workers == 1 or len(todo) <= 1:
+        stream = _dask(tasks, workers, threads, scheduler)
+    elif workers == 1 or len(tasks) <= 1:
         _init_worker(threads)
-        stream = (_safe_run(cell, progress) for cell in todo)
+        stream = (_safe_run(task, progress) for task in tasks)
     else:
-        stream = _local_pool(todo, workers, threads)
+        stream = _local_pool(tasks, workers, threads)
     for result in stream:
-        collect(result)
+        gather(result)
     bar.close()
     results.write(doc, out)
     return doc

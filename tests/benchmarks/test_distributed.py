@@ -32,16 +32,20 @@ def test_dask_local_cluster_and_process_pool_match_in_process(tmp_path):
     local = finals(run(tmp_path, "local", workers=1))
     dask = finals(run(tmp_path, "dask", workers=2, scheduler="local"))
     pool = finals(run(tmp_path, "pool", workers=2))
-    assert local.keys() == dask.keys() == pool.keys() and len(local) == 4
+    chunked_doc = run(tmp_path, "chunked", workers=2, scheduler="local", task_seeds=5)
+    chunked = finals(chunked_doc)
+    assert all(c["tasks"] == 4 for c in chunked_doc["cells"])  # 16 seeds in chunks of 5
+    assert local.keys() == dask.keys() == pool.keys() == chunked.keys() and len(local) == 4
     for key in local:
         assert np.array_equal(local[key], dask[key])  # bit for bit
         assert np.array_equal(local[key], pool[key])
+        assert np.array_equal(local[key], chunked[key])
 
 
 def crash(cell, progress=False):
     if cell.optimizer == "sgd":
         os._exit(1)  # a worker killed mid-cell
-    return runner.run_cell(cell, progress)
+    return runner.run_task(cell, progress)
 
 
 def test_killed_worker_fails_its_cell_and_the_rest_is_kept(tmp_path, monkeypatch):
