@@ -30,6 +30,9 @@ bench-check:  ## the CI gate: smoke suite against the committed baseline
 baseline:  ## refresh the committed CI baseline (after an intended change)
 	$(BIN)/trapbench run --suite smoke -o baselines/ci.json --force --no-progress
 
+perf:  ## engine throughput ratios (issue 8), measured in one run: prints them, writes $(OUT)/perf.json
+	$(BIN)/python -m benchmarks.perf --output $(OUT)/perf.json
+
 timing:  ## pytest-benchmark timing benches, saved for comparison across commits
 	$(BIN)/python -m pytest benchmarks/ -o python_files='bench_*.py' -p no:randomly \
 		--benchmark-enable --benchmark-autosave $(BENCH_ARGS)

@@ -8,6 +8,7 @@ the problem reads as its optimum with that provenance. A value is only ever lowe
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
 
 import numpy as np
@@ -46,9 +47,11 @@ def search(spec: str, seeds: int, steps: int, lrs: list[float]) -> tuple[float, 
 def record(spec: str, value: float, provenance: str) -> bool:
     """Store value if it beats the recorded one; True when the file changed."""
     name, _ = canonical(spec)
-    table = json.loads(BEST_KNOWN.read_text()) if BEST_KNOWN.exists() else {}
-    if name in table and table[name]["value"] <= value:
-        return False
-    table[name] = {"value": value, "provenance": provenance}
-    BEST_KNOWN.write_text(json.dumps(table, indent=2, sort_keys=True) + "\n")
+    with open(BEST_KNOWN.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # concurrent searches must not lose each other's rows
+        table = json.loads(BEST_KNOWN.read_text()) if BEST_KNOWN.exists() else {}
+        if name in table and table[name]["value"] <= value:
+            return False
+        table[name] = {"value": value, "provenance": provenance}
+        BEST_KNOWN.write_text(json.dumps(table, indent=2, sort_keys=True) + "\n")
     return True

@@ -72,7 +72,9 @@ def _run(args) -> int:
     from benchmarks import runner
 
     suite = _suite_from_args(args)
-    cells = suites.expand(suite, device=args.device, chunk=args.chunk, verify=args.verify)
+    cells = suites.expand(
+        suite, device=args.device, chunk=args.chunk, verify=args.verify, compile=not args.no_compile
+    )
     if args.device.startswith("cuda"):
         import torch
 
@@ -143,7 +145,7 @@ def _compare(args) -> None:
             if isinstance(item, dict) and suites.resolve(item["name"]).lr_grid:
                 item["lr_grid"] = True
     suite["name"] = f"compare-{suite.get('name', 'suite')}"
-    cells = suites.expand(suite, device=args.device)
+    cells = suites.expand(suite, device=args.device, compile=not args.no_compile)
     out = Path(args.output)
     doc = runner.run(
         cells, results.new_document(suite), out, workers=args.workers, progress=not args.no_progress
@@ -244,6 +246,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="split cells into seed chunks of this size, one task each",
     )
     run.add_argument("--scheduler", help="dask: 'local' (LocalCluster) or tcp://host:port")
+    run.add_argument(
+        "--no-compile",
+        action="store_true",
+        help="do not torch.compile closed-form gradients (eager fallback)",
+    )
     run.add_argument("-o", "--output", default="results/results.json")
     run.add_argument("--resume", action="store_true", help="continue an interrupted run")
     run.add_argument("--force", action="store_true", help="overwrite an existing results file")
@@ -270,6 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("-o", "--output", default="results/compare.json")
     cmp.add_argument("--report", default="results/compare.html")
     cmp.add_argument("--no-progress", action="store_true")
+    cmp.add_argument("--no-compile", action="store_true")
     cmp.set_defaults(func=_compare)
 
     chk = sub.add_parser("check", help="fail (exit 1) when results regress against a baseline")

@@ -9,6 +9,7 @@ Non-finite seeds are masked (zero gradient) and marked diverged; the others carr
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +28,28 @@ class RunConfig:
     device: str = "cpu"
     checkpoints: int = 24
     chunk: int = 0  # seeds per tensor program; 0 = all at once
+    analytic: bool = True  # use a problem's closed-form gradient when it has one
+    compile: bool = False  # torch.compile that gradient (the CLI turns this on)
+
+
+_COMPILED: dict[tuple, object] = {}
+
+
+def fast_gradient(problem: Problem, cfg: RunConfig):
+    """The problem's closed-form (risk, gradient) function, compiled once per process and
+    problem (torch.compile's own on-disk cache then spares later processes most of the work).
+    Falls back to eager when compilation is unavailable."""
+    if not cfg.compile:
+        return problem.risk_grad
+    key = (problem.name, cfg.dtype, cfg.device)
+    if key not in _COMPILED:
+        fn = problem.risk_grad
+        try:
+            fn = torch.compile(problem.risk_grad, dynamic=False)
+        except Exception as err:  # no compiler: run eager, say so once
+            warnings.warn(f"torch.compile unavailable ({err}); running eager", stacklevel=2)
+        _COMPILED[key] = fn
+    return _COMPILED[key]
 
 
 def checkpoint_steps(steps: int, n: int) -> list[int]:
@@ -73,10 +96,24 @@ def train_chunk(
     target = problem.optimum + problem.tol
     shape1 = {k: (s,) + (1,) * (v.dim() - 1) for k, v in params.items()}
 
+    fast = (
+        fast_gradient(problem, cfg)
+        if cfg.analytic and full_batch and not needs_closure and problem.risk_grad is not None
+        else None
+    )
+
     def objective(step: int) -> torch.Tensor:
         if full_batch:
             return problem.risk(params)
         return problem.train_risk(params, seeds, step)
+
+    def fast_step() -> torch.Tensor:
+        """Closed-form gradient straight into .grad; any torch.optim optimizer then steps."""
+        with torch.no_grad():
+            risk, grads = fast({k: v.detach() for k, v in params.items()})
+            for k, p in params.items():
+                p.grad = grads[k]
+        return risk
 
     def note_hits(risk: torch.Tensor, step: int) -> None:
         hit = (hit_at < 0) & alive & (risk <= target)
@@ -96,8 +133,11 @@ def train_chunk(
         at_mark = step in mark_set
         if step == cfg.steps:  # final evaluation below
             break
-        opt.zero_grad(set_to_none=False)
-        risk = objective(step)
+        if fast is not None:
+            risk = fast_step()
+        else:
+            opt.zero_grad(set_to_none=False)
+            risk = objective(step)
         finite = torch.isfinite(risk)
         newly = alive & ~finite
         diverged_at.masked_fill_(newly, step)
@@ -111,6 +151,11 @@ def train_chunk(
             mark_index += 1
             if not full_batch:
                 note_hits(exact, step)
+        if fast is not None:
+            for k, p in params.items():
+                p.grad.masked_fill_(~alive.view(shape1[k]), 0.0)
+            opt.step()
+            continue
         loss = torch.where(alive, risk, torch.zeros_like(risk)).sum()
         if needs_closure:
 

@@ -88,7 +88,14 @@ def run_task(cell: Cell, progress: bool = False) -> dict:
     problem = make(cell.problem)
     entry = checked_entry(cell.optimizer, cell.hp)
     seeds = torch.arange(cell.seed_start, cell.seed_start + cell.seeds)
-    cfg = RunConfig(cell.steps, DTYPES[cell.dtype], cell.device, cell.checkpoints, cell.chunk)
+    cfg = RunConfig(
+        cell.steps,
+        DTYPES[cell.dtype],
+        cell.device,
+        cell.checkpoints,
+        cell.chunk,
+        compile=cell.compile,
+    )
     records, wall = train_cell(
         problem, entry, cell.hp, seeds, cfg, progress, keep_params=cell.hessian > 0
     )

@@ -38,6 +38,7 @@ class Cell:
     checkpoints: int = 24
     hessian: int = 64  # critical seeds per cell given a Hessian verdict (0: none)
     verify: int = 0  # seeds per cell rerun alone to confirm the batched results
+    compile: bool = False  # torch.compile closed-form gradients (not part of the cell's id)
 
     @property
     def id(self) -> str:
@@ -98,7 +99,9 @@ def _optimizer_items(suite: dict) -> list[tuple[str, dict, list | None]]:
     return out
 
 
-def expand(suite: dict, device: str = "cpu", chunk: int = 0, verify: int = 0) -> list[Cell]:
+def expand(
+    suite: dict, device: str = "cpu", chunk: int = 0, verify: int = 0, compile: bool = False
+) -> list[Cell]:
     """All cells of a suite, validated before anything runs (bad names fail here, fast)."""
     problems = suite.get("problems")
     if (
@@ -141,6 +144,7 @@ def expand(suite: dict, device: str = "cpu", chunk: int = 0, verify: int = 0) ->
                             suite.get("checkpoints", 24),
                             suite.get("hessian", 64),
                             verify,
+                            compile,
                         )
                     )
             except OptimizerError as err:

@@ -50,6 +50,8 @@ class Problem:
     grad_tol: float = 1e-4
     exact: bool = True
     diagnostics: Callable[[Params], dict[str, torch.Tensor]] = field(default=lambda p: {})
+    # Optional fast path: (risk [S], gradient dict) of ``risk`` without autograd.
+    risk_grad: Callable[[Params], tuple[torch.Tensor, Params]] | None = None
     options: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -138,3 +138,50 @@ def test_checkpoint_steps_are_log_spaced_and_unique():
     assert marks == sorted(set(marks))
     assert marks[:3] == [0, 1, 2] and marks[-1] == 10000
     assert len(marks) <= 25
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum", "adam"])
+def test_closed_form_gradient_path_equals_autograd_path(name):
+    problem = make("relu1d-trap:width=4")
+    seeds = torch.arange(64)
+    fast, _ = train_cell(
+        problem,
+        BUILTINS[name],
+        CLASSICS[name],
+        seeds,
+        RunConfig(steps=150, dtype=torch.float64),
+        keep_params=True,
+    )
+    slow, _ = train_cell(
+        problem,
+        BUILTINS[name],
+        CLASSICS[name],
+        seeds,
+        RunConfig(steps=150, dtype=torch.float64, analytic=False),
+        keep_params=True,
+    )
+    for key in ("param.w", "param.b", "param.v", "param.c", "final_risk"):
+        np.testing.assert_allclose(fast[key], slow[key], rtol=1e-9, atol=1e-12)
+    assert np.array_equal(fast["hit_step"], slow["hit_step"])
+
+
+def test_compiled_path_matches_eager():
+    problem = make("relu1d-x2:width=2")
+    seeds = torch.arange(16)
+    eager, _ = train_cell(
+        problem,
+        BUILTINS["adam"],
+        {"lr": 0.01},
+        seeds,
+        RunConfig(steps=40, dtype=torch.float64),
+        keep_params=True,
+    )
+    compiled, _ = train_cell(
+        problem,
+        BUILTINS["adam"],
+        {"lr": 0.01},
+        seeds,
+        RunConfig(steps=40, dtype=torch.float64, compile=True),
+        keep_params=True,
+    )
+    np.testing.assert_allclose(compiled["param.w"], eager["param.w"], rtol=1e-9, atol=1e-12)
