@@ -203,6 +203,21 @@ def train_chunk(
     return {k: v.detach().cpu().numpy() for k, v in records.items()}
 
 
+CACHE_BYTES = 2 * 1024 * 1024
+
+
+def auto_chunk(problem: Problem, cfg: RunConfig, seeds: int) -> int:
+    """Seeds per tensor program so the largest intermediate stays near 2 MB (in cache).
+
+    Measured on deep-teacher 8-32-32-32-32-1 with 1024 points: chunks of 16 seeds ran 2.4x
+    faster than all 256 at once (activations of 33 MB per layer). Problems without a
+    footprint, and GPUs, run all seeds at once."""
+    if problem.footprint <= 0 or cfg.device.startswith("cuda"):
+        return seeds
+    itemsize = torch.tensor([], dtype=cfg.dtype).element_size()
+    return max(1, min(seeds, CACHE_BYTES // (problem.footprint * itemsize)))
+
+
 def train_cell(
     problem: Problem,
     entry: OptimizerEntry,
@@ -214,7 +229,7 @@ def train_cell(
 ) -> tuple[dict[str, np.ndarray], float]:
     """Train every seed, in chunks (one seed at a time for optimizers that are not batch-safe);
     returns (records, wall-clock seconds)."""
-    chunk = cfg.chunk if cfg.chunk > 0 else len(seeds)
+    chunk = cfg.chunk if cfg.chunk > 0 else auto_chunk(problem, cfg, len(seeds))
     if not entry.batch_safe:
         chunk = 1
     start = time.perf_counter()

@@ -50,6 +50,9 @@ class Problem:
     grad_tol: float = 1e-4
     exact: bool = True
     diagnostics: Callable[[Params], dict[str, torch.Tensor]] = field(default=lambda p: {})
+    # Elements per seed of the largest intermediate tensor; the engine then trains seeds in
+    # chunks whose intermediates stay in cache (0: no automatic chunking).
+    footprint: int = 0
     # Optional fast path: (risk [S], gradient dict) of ``risk`` without autograd.
     risk_grad: Callable[[Params], tuple[torch.Tensor, Params]] | None = None
     options: dict = field(default_factory=dict)

@@ -147,6 +147,7 @@ def _problem(
         tol=tol,
         diagnostics=diagnostics,
         options=options,
+        footprint=len(x) * max(widths),
     )
 
 

@@ -185,3 +185,13 @@ def test_compiled_path_matches_eager():
         keep_params=True,
     )
     np.testing.assert_allclose(compiled["param.w"], eager["param.w"], rtol=1e-9, atol=1e-12)
+
+
+def test_auto_chunk_keeps_intermediates_near_cache_size():
+    from benchmarks.engine import auto_chunk
+
+    deep = make("deep-teacher:arch=2-32-32-1,points=1024")  # 32K elements per seed
+    assert auto_chunk(deep, RunConfig(steps=1), 256) == 16
+    assert auto_chunk(deep, RunConfig(steps=1, dtype=torch.float64), 256) == 8
+    assert auto_chunk(deep, RunConfig(steps=1, device="cuda"), 256) == 256
+    assert auto_chunk(make("relu1d-x2"), RunConfig(steps=1), 256) == 256
