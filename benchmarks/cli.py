@@ -117,7 +117,15 @@ def _run(args) -> int:
     if any(c.get("verify") for c in doc["cells"]) and not bad:
         print("verify: batched results match single-seed reruns in every cell")
     print(f"\nresults: {out}")
-    return 1 if doc["errors"] or bad else 0
+    for err in doc["errors"]:
+        print(
+            f"trapbench: error: cell {err['id']} failed ({err['error']}); fix the cause, "
+            f"then rerun with --resume (finished cells are kept in {out})",
+            file=sys.stderr,
+        )
+    if doc["errors"]:
+        return EXIT_USAGE
+    return 1 if bad else 0
 
 
 def _compare(args) -> None:

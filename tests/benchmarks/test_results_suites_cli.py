@@ -241,3 +241,39 @@ def test_run_verify_confirms_batched_results(tmp_path, capsys):
     v = results.read(out)["cells"][0]["verify"]
     assert v["ok"] and v["seeds"] == [0, 16, 31] and v["max_rel_diff"] <= 1e-10
     assert "batched results match" in capsys.readouterr().out
+
+
+def test_plugin_that_raises_mid_run_keeps_other_cells(tmp_path, capsys):
+    plugin = tmp_path / "boom.py"
+    plugin.write_text(
+        "import torch\n\nclass Boom(torch.optim.SGD):\n"
+        "    def step(self, closure=None):\n        raise RuntimeError('kaboom')\n"
+    )
+    out = tmp_path / "r.json"
+    code = main(
+        [
+            "run",
+            "--problem",
+            "relu1d-x2:width=2",
+            "--optimizer",
+            "sgd",
+            "--optimizer",
+            f"{plugin}:Boom@lr=0.1",
+            "--seeds",
+            "4",
+            "--steps",
+            "5",
+            "--workers",
+            "1",
+            "--no-progress",
+            "--no-compile",
+            "-o",
+            str(out),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "kaboom" in err and "--resume" in err
+    doc = results.read(out)
+    assert [c["optimizer"]["name"] for c in doc["cells"]] == ["sgd"]
+    assert len(doc["errors"]) == 1
