@@ -112,7 +112,7 @@ def resolve(name: str) -> OptimizerEntry:
         return OptimizerEntry(
             short,
             torch_classes[short],
-            {"lr": 1e-3} if short not in ("LBFGS",) else {"lr": 1.0},
+            {"lr": 1.0 if short == "LBFGS" else 1e-3},
             (),
             f"torch.optim.{short}",
             batch_safe=short != "LBFGS",

@@ -34,6 +34,11 @@ def _problem_sections(doc: dict, cells, seeds, curves) -> list[dict]:
             "runtime_ecdf": figures.runtime_ecdf(seeds, problem, steps),
             "trajectories": figures.trajectories(curves, problem),
             "sensitivity": None,
+            "distinct": [
+                (opt, c["metrics"].get("distinct_nonglobal", [])[:5])
+                for (prob, opt), c in sorted(best_cells(doc).items())
+                if prob == problem and c["metrics"].get("distinct_nonglobal")
+            ],
         }
         lrs = cells[(cells.problem == problem)].groupby("optimizer").lr.nunique()
         if (lrs > 1).any():

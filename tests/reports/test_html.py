@@ -82,7 +82,16 @@ def test_two_result_files_add_a_comparison(docs):
 
 def test_report_shows_levels_provenance_and_environment(docs):
     text = render(docs[:1])
-    for needle in ("R*_0", "computed", "exact", "torch", "git_commit", "Wilson", "ERT"):
+    for needle in (
+        "R*_0",
+        "computed",
+        "exact",
+        "torch",
+        "git_commit",
+        "Wilson",
+        "ERT",
+        "distinct final risks",
+    ):
         assert needle in text
 
 
