@@ -64,6 +64,20 @@ def _per_seed_norm(grads: list[torch.Tensor]) -> torch.Tensor:
     return torch.sqrt(sum(g.reshape(g.shape[0], -1).pow(2).sum(dim=1) for g in grads))
 
 
+def uses_fast_gradient(problem: Problem, entry: OptimizerEntry, cfg: RunConfig) -> bool:
+    """Whether training takes the problem's closed-form gradient: it must have one, the run
+    must be full batch, the caller must not have turned it off, and the optimizer must not
+    re-evaluate the risk in a closure (L-BFGS; a factory returning one is caught again from
+    the instance in train_chunk)."""
+    closure = isinstance(entry.factory, type) and issubclass(entry.factory, torch.optim.LBFGS)
+    return (
+        cfg.analytic
+        and problem.risk_grad is not None
+        and (entry.full_batch or problem.exact)
+        and not closure
+    )
+
+
 def train_chunk(
     problem: Problem,
     entry: OptimizerEntry,
@@ -98,7 +112,7 @@ def train_chunk(
 
     fast = (
         fast_gradient(problem, cfg)
-        if cfg.analytic and full_batch and not needs_closure and problem.risk_grad is not None
+        if uses_fast_gradient(problem, entry, cfg) and not needs_closure
         else None
     )
 
@@ -115,11 +129,17 @@ def train_chunk(
                 p.grad = grads[k]
         return risk
 
+    def mask_diverged_grads() -> None:
+        """Zero the gradient of diverged seeds so they stay frozen (no NaN reaches others)."""
+        for k, p in params.items():
+            if p.grad is not None:
+                p.grad.masked_fill_(~alive.view(shape1[k]), 0.0)
+
     def note_hits(risk: torch.Tensor, step: int) -> None:
         hit = (hit_at < 0) & alive & (risk <= target)
         hit_at.masked_fill_(hit, step)
 
-    steps_iter = range(cfg.steps + 1)
+    steps_iter = range(cfg.steps)
     if progress:
         steps_iter = tqdm(
             steps_iter,
@@ -131,8 +151,6 @@ def train_chunk(
     mark_index = 0
     for step in steps_iter:
         at_mark = step in mark_set
-        if step == cfg.steps:  # final evaluation below
-            break
         if fast is not None:
             risk = fast_step()
         else:
@@ -152,11 +170,9 @@ def train_chunk(
             if not full_batch:
                 note_hits(exact, step)
         if fast is not None:
-            for k, p in params.items():
-                p.grad.masked_fill_(~alive.view(shape1[k]), 0.0)
+            mask_diverged_grads()
             opt.step()
             continue
-        loss = torch.where(alive, risk, torch.zeros_like(risk)).sum()
         if needs_closure:
 
             def closure(step=step, alive=alive):
@@ -168,17 +184,16 @@ def train_chunk(
 
             opt.step(closure)
         else:
-            loss.backward()
-            for k, p in params.items():
-                if p.grad is not None:
-                    p.grad.masked_fill_(~alive.view(shape1[k]), 0.0)
+            torch.where(alive, risk, torch.zeros_like(risk)).sum().backward()
+            mask_diverged_grads()
             opt.step()
 
     final = problem.risk(params)
     grads = torch.autograd.grad(final.sum(), leaves, allow_unused=True)
     grads = [torch.zeros_like(p) if g is None else g for g, p in zip(grads, leaves, strict=True)]
     final = final.detach()
-    finite = torch.isfinite(final) & torch.isfinite(_per_seed_norm(grads))
+    grad_norm = _per_seed_norm(grads)
+    finite = torch.isfinite(final) & torch.isfinite(grad_norm)
     params_finite = torch.stack(
         [torch.isfinite(p.detach().reshape(s, -1)).all(dim=1) for p in leaves]
     ).all(dim=0)
@@ -192,7 +207,7 @@ def train_chunk(
     records = {
         "seed": seeds,
         "final_risk": torch.where(alive, final.to(torch.float64), torch.nan),
-        "grad_norm": torch.where(alive, _per_seed_norm(grads).to(torch.float64), torch.nan),
+        "grad_norm": torch.where(alive, grad_norm.to(torch.float64), torch.nan),
         "hit_step": hit_at,
         "diverged_step": diverged_at,
         "checkpoint_risk": curve.T,
@@ -209,13 +224,7 @@ _WARM: set[tuple] = set()
 def warm_up(problem: Problem, entry: OptimizerEntry, cfg: RunConfig, seeds: torch.Tensor) -> None:
     """Compile the fast gradient for this chunk shape before the clock starts, so a cell's
     wall time measures training, not the one-time compilation."""
-    if not (
-        cfg.compile
-        and cfg.analytic
-        and problem.risk_grad is not None
-        and entry.batch_safe
-        and (entry.full_batch or problem.exact)
-    ):
+    if not (cfg.compile and uses_fast_gradient(problem, entry, cfg)):
         return
     key = (problem.name, cfg.dtype, cfg.device, len(seeds))
     if key in _WARM:

@@ -11,7 +11,7 @@ import dataclasses
 import multiprocessing as mp
 import os
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
@@ -287,7 +287,6 @@ def run(
     workers: int = 0,
     threads: int = 1,
     progress: bool = True,
-    on_result: Callable[[dict], None] | None = None,
     scheduler: str | None = None,
     task_seeds: int = 0,
 ) -> dict:
@@ -298,10 +297,13 @@ def run(
     seed chunks of that size, each an independent task."""
     done = {c["id"] for c in doc["cells"]}
     todo = [c for c in cells if c.id not in done]
-    doc["errors"] = [e for e in doc.get("errors", []) if e["id"] not in {c.id for c in todo}]
-    tasks, parent = [], {}
+    rerun = {c.id for c in todo}
+    doc["errors"] = [e for e in doc.get("errors", []) if e["id"] not in rerun]
+    tasks, parent, expected = [], {}, {}
     for cell in todo:
-        for part in split_cell(cell, task_seeds):
+        chunks = split_cell(cell, task_seeds)
+        expected[cell.id] = len(chunks)
+        for part in chunks:
             tasks.append(part)
             parent[part.id] = cell
     parts: dict[str, list[dict]] = {c.id: [] for c in todo}
@@ -319,7 +321,7 @@ def run(
             collect({**part, "id": cell.id})
             return
         parts[cell.id].append(part)
-        if len(parts[cell.id]) == len(split_cell(cell, task_seeds)):
+        if len(parts[cell.id]) == expected[cell.id]:
             collect(assemble(cell, parts.pop(cell.id)))
 
     def collect(result: dict) -> None:
@@ -331,8 +333,6 @@ def run(
             doc["cells"].sort(key=lambda c: order.get(c["id"], len(order)))
         results.write(doc, out)
         bar.update(1)
-        if on_result:
-            on_result(result)
 
     if not tasks:
         stream: Iterator[dict] = iter(())
