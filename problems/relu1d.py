@@ -49,6 +49,15 @@ def kinks(w: torch.Tensor, b: torch.Tensor, lo: float, hi: float) -> torch.Tenso
     return torch.where(w == 0, torch.full_like(w, lo), -b / safe).clamp(lo, hi)
 
 
+def quadrature(params: Params, target: Target) -> tuple[torch.Tensor, torch.Tensor]:
+    """Nodes and weights [S, P] of piecewise Gauss–Legendre on the pieces between the
+    network's kinks and the target's break points, exact for (N - f)^2 on [a, b]."""
+    a, b, w = target.a, target.b, params["w"]
+    fixed = torch.tensor((a, b, *target.breakpoints), dtype=w.dtype, device=w.device)
+    points = torch.cat([fixed.expand(w.shape[0], -1), kinks(w, params["b"], a, b)], dim=1)
+    return piecewise_nodes(points.sort(dim=1).values, nodes_for(target))
+
+
 def exact_risk(params: Params, target: Target) -> torch.Tensor:
     """The integral risk, exactly, for all seeds at once: [S].
 
@@ -58,16 +67,11 @@ def exact_risk(params: Params, target: Target) -> torch.Tensor:
     jump across it, which is zero because N - f is continuous, so the gradient through the
     nodes alone is the exact gradient (and no sort needs differentiating).
     """
-    a, b = target.a, target.b
-    w = params["w"]
     with torch.no_grad():
-        s = w.shape[0]
-        fixed = torch.tensor((a, b, *target.breakpoints), dtype=w.dtype, device=w.device)
-        points = torch.cat([fixed.expand(s, -1), kinks(w, params["b"], a, b)], dim=1)
-        x, weights = piecewise_nodes(points.sort(dim=1).values, nodes_for(target))
+        x, weights = quadrature(params, target)
         f = target.fn(x)
     err = network(params, x) - f
-    return (weights * err * err).sum(dim=1) / (b - a)
+    return (weights * err * err).sum(dim=1) / (target.b - target.a)
 
 
 def exact_risk_and_grad(params: Params, target: Target) -> tuple[torch.Tensor, Params]:
@@ -81,10 +85,7 @@ def exact_risk_and_grad(params: Params, target: Target) -> tuple[torch.Tensor, P
     gradient with autograd."""
     a, b = target.a, target.b
     w, bias, v, c = params["w"], params["b"], params["v"], params["c"]
-    s = w.shape[0]
-    fixed = torch.tensor((a, b, *target.breakpoints), dtype=w.dtype, device=w.device)
-    points = torch.cat([fixed.expand(s, -1), kinks(w, bias, a, b)], dim=1)
-    x, weights = piecewise_nodes(points.sort(dim=1).values, nodes_for(target))
+    x, weights = quadrature(params, target)
     pre = torch.baddbmm(bias[:, None, :], x[:, :, None], w[:, None, :])  # [S, P, H]
     act = torch.relu(pre)
     err = c[:, None] + torch.bmm(act, v[:, :, None])[..., 0] - target.fn(x)
