@@ -48,6 +48,14 @@ def _list(args) -> None:
             )
 
 
+def _overridden(suite: dict, args) -> dict:
+    """The suite with the budget flags the command line gave (--seeds, --steps, --dtype)."""
+    for key in ("seeds", "steps", "dtype"):
+        if getattr(args, key, None):
+            suite[key] = getattr(args, key)
+    return suite
+
+
 def _suite_from_args(args) -> dict:
     if args.problem or args.optimizer:
         if not (args.problem and args.optimizer):
@@ -61,10 +69,7 @@ def _suite_from_args(args) -> dict:
             args.lr_grid,
         )
     else:
-        suite = suites.load(args.suite)
-        for key in ("seeds", "steps", "dtype"):
-            if getattr(args, key):
-                suite[key] = getattr(args, key)
+        suite = _overridden(suites.load(args.suite), args)
     return suite
 
 
@@ -135,9 +140,7 @@ def _compare(args) -> None:
     from reports.html import write_report
 
     suite = suites.load(args.suite)
-    for key in ("seeds", "steps"):
-        if getattr(args, key):
-            suite[key] = getattr(args, key)
+    suite = _overridden(suite, args)
     candidate, hp = split_spec(args.optimizer)
     baselines = [b.strip() for b in args.baselines.split(",") if b.strip()]
     if not baselines:
