@@ -65,6 +65,39 @@ def population_risk(w: torch.Tensor, k: int) -> torch.Tensor:
     return 0.5 * (diag + off - 2 * cross + const)
 
 
+def population_risk_and_grad(w: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """F(W) and dF/dW [S, n, k] in closed form, without autograd (the fast path).
+
+    d/da E[relu(a.x) relu(b.x)] = E[1(a.x > 0) x relu(b.x)]
+    = (|b| sin t a/|a| + (pi - t) b) / (2 pi), t = angle(a, b) (Brutzkus & Globerson 2017;
+    Safran & Shamir 2018), so dF/dw_i = w_i / 2 + sum_{j != i} g(w_i, w_j)
+    - sum_j g(w_i, e_j). With the teacher e_j, |e_j| = 1 and cos t_ij = w_ij / |w_i|.
+    Same kernel values as population_risk; tests compare the gradient with autograd."""
+    n = w.shape[1]
+    norm = w.norm(dim=-1).clamp_min(1e-30)  # [S, n]
+    unit = w / norm[..., None]
+    eye = torch.eye(n, dtype=torch.bool, device=w.device)
+    cos_ww = torch.bmm(unit, unit.transpose(1, 2)).clamp(-1.0, 1.0)  # [S, n, n]
+    cos_wt = unit[..., :k].clamp(-1.0, 1.0)  # [S, n, k]: angle to e_j
+    sin_ww = torch.sqrt((1 - cos_ww * cos_ww).clamp_min(0))
+    sin_wt = torch.sqrt((1 - cos_wt * cos_wt).clamp_min(0))
+    open_ww = torch.where(eye, torch.zeros_like(cos_ww), math.pi - torch.arccos(cos_ww))
+    open_wt = math.pi - torch.arccos(cos_wt)
+    pair = norm[:, :, None] * norm[:, None, :]
+    kww = torch.where(eye, torch.zeros_like(cos_ww), pair * (sin_ww + open_ww * cos_ww))
+    cross = norm * (sin_wt + open_wt * cos_wt).sum(dim=2)
+    const = k / 2 + k * (k - 1) / (2 * math.pi)
+    diag = 0.5 * (w * w).sum(dim=(1, 2))
+    risk = 0.5 * (
+        diag + kww.sum(dim=(1, 2)) / (2 * math.pi) - 2 * cross.sum(dim=1) / (2 * math.pi) + const
+    )
+    radial = (torch.where(eye, torch.zeros_like(sin_ww), sin_ww) * norm[:, None, :]).sum(dim=2)
+    radial = radial - sin_wt.sum(dim=2)
+    grad = 0.5 * w + (radial[..., None] * unit + torch.bmm(open_ww, w)) / (2 * math.pi)
+    grad[..., :k] -= open_wt / (2 * math.pi)
+    return risk, grad
+
+
 @register(
     "gauss-relu",
     "two-layer ReLU student of an orthonormal ReLU teacher, Gaussian input: exact population "
@@ -85,6 +118,10 @@ def gauss_relu(_name="gauss-relu", k=8, n=0, spurious=1e-3, grad_tol=1e-6) -> Pr
     def risk(params: Params) -> torch.Tensor:
         return population_risk(params["w"], k)
 
+    def risk_and_grad(params: Params) -> tuple[torch.Tensor, Params]:
+        risk, grad = population_risk_and_grad(params["w"], k)
+        return risk, {"w": grad}
+
     return Problem(
         name=_name,
         family="gaussian",
@@ -95,6 +132,7 @@ def gauss_relu(_name="gauss-relu", k=8, n=0, spurious=1e-3, grad_tol=1e-6) -> Pr
         init=init,
         risk=risk,
         train_risk=lambda p, seeds, step: risk(p),
+        risk_grad=risk_and_grad,
         optimum=0.0,
         provenance="exact",
         provenance_detail="n >= k: the student contains the teacher, F = 0 at W = teacher",

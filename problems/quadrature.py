@@ -19,6 +19,14 @@ def nodes_for(target: Target) -> int:
     return max(1, target.degree) + 1
 
 
+# (node, weight) pairs of n-point Gauss–Legendre on [-1, 1] as Python floats, tabulated at
+# import so a torch.compile'd caller reads constants instead of calling numpy (a graph break)
+GAUSS_LEGENDRE: dict[int, tuple[tuple[float, float], ...]] = {
+    n: tuple(zip(*(a.tolist() for a in np.polynomial.legendre.leggauss(n)), strict=True))
+    for n in range(1, 17)
+}
+
+
 def piecewise_nodes(points: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Nodes and weights for sorted break points ``points`` [..., M+1], n nodes per piece.
 

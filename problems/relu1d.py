@@ -9,12 +9,13 @@ with many non-global minima; substituted here by targets whose levels are known)
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 
 from problems import reference
 from problems.base import Params, Problem
-from problems.quadrature import nodes_for, piecewise_nodes
+from problems.quadrature import GAUSS_LEGENDRE, nodes_for
 from problems.registry import register
 from problems.rng import normal, problem_key, uniform
 from problems.targets import TARGETS, Target, affine, zigzag
@@ -49,56 +50,119 @@ def kinks(w: torch.Tensor, b: torch.Tensor, lo: float, hi: float) -> torch.Tenso
     return torch.where(w == 0, torch.full_like(w, lo), -b / safe).clamp(lo, hi)
 
 
-def quadrature(params: Params, target: Target) -> tuple[torch.Tensor, torch.Tensor]:
-    """Nodes and weights [S, P] of piecewise Gauss–Legendre on the pieces between the
-    network's kinks and the target's break points, exact for (N - f)^2 on [a, b]."""
-    a, b, w = target.a, target.b, params["w"]
-    fixed = torch.tensor((a, b, *target.breakpoints), dtype=w.dtype, device=w.device)
-    points = torch.cat([fixed.expand(w.shape[0], -1), kinks(w, params["b"], a, b)], dim=1)
-    return piecewise_nodes(points.sort(dim=1).values, nodes_for(target))
+class Pieces(NamedTuple):
+    """N on [a, b] as affine pieces: N(x) = alpha_k x + beta_k between edges k and k+1."""
+
+    edges: torch.Tensor  # [S, M+2]: a, the sorted break points, b (no gradient)
+    order: torch.Tensor  # [S, M]: sort permutation of the break points (H kinks, then f's)
+    alpha: torch.Tensor  # [S, M+1] slope on each piece
+    beta: torch.Tensor  # [S, M+1] intercept on each piece
+
+
+def pieces(params: Params, target: Target) -> Pieces:
+    """Sort the kinks once, then read N's slope and intercept on every piece off cumulative
+    sums: O(H log H) per seed, where evaluating all H neurons at nodes on all H+1 pieces costs
+    O(H^2). A neuron with w > 0 is active right of its kink (a prefix sum in sorted order),
+    one with w < 0 left of it (a suffix sum), one with w = 0 everywhere or nowhere (relu(b)).
+    Each neuron's terms are summed over exactly its active pieces, never added and then
+    subtracted, so a dead neuron (only zero-width pieces) gets exactly zero gradient through
+    autograd too. The edges carry no gradient (see exact_risk)."""
+    a, b = target.a, target.b
+    w, bias, v, c = params["w"], params["b"], params["v"], params["c"]
+    with torch.no_grad():
+        points = kinks(w, bias, a, b)
+        if target.breakpoints:
+            fixed = torch.tensor(target.breakpoints, dtype=w.dtype, device=w.device)
+            points = torch.cat([points, fixed.expand(w.shape[0], -1)], dim=1)
+        sorted_points, order = points.sort(dim=1)
+        end = torch.ones_like(sorted_points[:, :1])
+        edges = torch.cat([a * end, sorted_points, b * end], dim=1)
+    zero = torch.zeros_like(w)
+    # w = 0 with b > 0: the slope term is 0 but keeps dN/dw = x, as autograd through relu
+    everywhere = (w == 0) & (bias > 0)
+    pad = points.shape[1] - w.shape[1]
+
+    def on_pieces(term: torch.Tensor) -> torch.Tensor:
+        """sum_j term_j 1[neuron j active on piece k]: [S, M+1]."""
+        rising, falling = (
+            torch.nn.functional.pad(torch.where(side, term, zero), (0, pad)).gather(1, order)
+            for side in (w > 0, w < 0)
+        )
+        none = torch.zeros_like(term[:, :1])
+        right_of = torch.cat([none, rising.cumsum(dim=1)], dim=1)
+        left_of = torch.cat([falling.flip(1).cumsum(dim=1).flip(1), none], dim=1)
+        flat = torch.where(everywhere, term, zero).sum(dim=1, keepdim=True)
+        return right_of + left_of + flat
+
+    return Pieces(edges, order, on_pieces(v * w), c[:, None] + on_pieces(v * bias))
+
+
+def _piece_sums(p: Pieces, target: Target) -> tuple[torch.Tensor, ...]:
+    """Per piece [S, M+1]: integral of (N - f)^2, and of e and e x with e = N - f, by
+    Gauss–Legendre with nodes_for(target) nodes, exact because N is affine on a piece. The
+    node loop is unrolled so every tensor is [S, M+1] (vectorizes after torch.compile)."""
+    half = 0.5 * (p.edges[:, 1:] - p.edges[:, :-1])
+    mid = 0.5 * (p.edges[:, 1:] + p.edges[:, :-1])
+    square = err_sum = err_x = 0.0
+    for node, weight in GAUSS_LEGENDRE[nodes_for(target)]:
+        x = mid + node * half
+        err = p.alpha * x + p.beta - target.fn(x)
+        weighted = (weight * half) * err
+        square = square + weighted * err
+        err_sum = err_sum + weighted
+        err_x = err_x + weighted * x
+    return square, err_sum, err_x
 
 
 def exact_risk(params: Params, target: Target) -> torch.Tensor:
-    """The integral risk, exactly, for all seeds at once: [S].
+    """The integral risk, exactly, for all seeds at once: [S] (differentiable).
 
     On each piece between consecutive kinks (of the network and of f) N is affine, so
     Gauss–Legendre with nodes_for(target) nodes per piece is exact. The partition is computed
     without gradient on purpose: moving a break point changes the integral by the integrand's
     jump across it, which is zero because N - f is continuous, so the gradient through the
-    nodes alone is the exact gradient (and no sort needs differentiating).
+    slopes and intercepts alone is the exact gradient (and no sort needs differentiating).
     """
-    with torch.no_grad():
-        x, weights = quadrature(params, target)
-        f = target.fn(x)
-    err = network(params, x) - f
-    return (weights * err * err).sum(dim=1) / (target.b - target.a)
+    square, _, _ = _piece_sums(pieces(params, target), target)
+    return square.sum(dim=1) / (target.b - target.a)
 
 
 def exact_risk_and_grad(params: Params, target: Target) -> tuple[torch.Tensor, Params]:
     """The exact risk and its gradient in closed form, without autograd (the fast path).
 
-    With e_p = 2 q_p (N(x_p) - f(x_p)) / (b - a) at the quadrature nodes x_p (weights q_p)
-    and the activation pattern m_pj = 1[w_j x_p + b_j > 0]:
-    dR/dc = sum_p e_p, dR/dv_j = sum_p e_p relu(.)_pj,
-    dR/dw_j = v_j sum_p e_p x_p m_pj, dR/db_j = v_j sum_p e_p m_pj.
-    Same partition and nodes as exact_risk, so the value is identical; tests compare the
+    With g_k = dR/dalpha_k = 2/(b-a) integral_k e x and h_k = dR/dbeta_k = 2/(b-a)
+    integral_k e over piece k, and A_j, B_j the sums of g and h over the pieces where neuron
+    j is active (right of its kink for w_j > 0, left of it for w_j < 0):
+    dR/dw_j = v_j A_j, dR/db_j = v_j B_j, dR/dv_j = w_j A_j + b_j B_j, dR/dc = sum_k h_k.
+    Same pieces and nodes as exact_risk, so the value is identical; tests compare the
     gradient with autograd."""
-    a, b = target.a, target.b
-    w, bias, v, c = params["w"], params["b"], params["v"], params["c"]
-    x, weights = quadrature(params, target)
-    pre = torch.baddbmm(bias[:, None, :], x[:, :, None], w[:, None, :])  # [S, P, H]
-    act = torch.relu(pre)
-    err = c[:, None] + torch.bmm(act, v[:, :, None])[..., 0] - target.fn(x)
-    risk = (weights * err * err).sum(dim=1) / (b - a)
-    e = 2 * weights * err / (b - a)  # [S, P]
-    mask = (pre > 0).to(w.dtype)
-    ex = torch.stack([e * x, e], dim=2)  # [S, P, 2]
-    back = torch.bmm(mask.transpose(1, 2), ex)  # [S, H, 2]
+    w, bias, v = params["w"], params["b"], params["v"]
+    p = pieces(params, target)
+    square, err_sum, err_x = _piece_sums(p, target)
+    scale = 2.0 / (target.b - target.a)
+    risk = square.sum(dim=1) / (target.b - target.a)
+    on_everywhere = (w == 0) & (bias > 0)
+
+    def unsort(by_point: torch.Tensor) -> torch.Tensor:
+        """Values per sorted break point back to neuron order: [S, H]."""
+        return torch.empty_like(by_point).scatter_(1, p.order, by_point)[:, : w.shape[1]]
+
+    active = []
+    for per_piece in (scale * err_x, scale * err_sum):
+        # the break point at sorted position i has pieces 0..i on its left and i+1..M on its
+        # right; both sides are summed directly (not as total minus the other side) so a dead
+        # neuron, whose side holds only zero-width pieces, gets exactly zero gradient
+        left = unsort(per_piece.cumsum(dim=1)[:, :-1])
+        right = unsort(per_piece.flip(1).cumsum(dim=1).flip(1)[:, 1:])
+        total = per_piece.sum(dim=1, keepdim=True).expand_as(left)
+        flat = torch.where(on_everywhere, total, torch.zeros_like(total))
+        active.append(torch.where(w > 0, right, torch.where(w < 0, left, flat)))
+    sum_x, sum_1 = active
     grads = {
-        "w": v * back[..., 0],
-        "b": v * back[..., 1],
-        "v": torch.bmm(act.transpose(1, 2), e[:, :, None])[..., 0],
-        "c": e.sum(dim=1),
+        "w": v * sum_x,
+        "b": v * sum_1,
+        "v": w * sum_x + bias * sum_1,
+        "c": scale * err_sum.sum(dim=1),
     }
     return risk, grads
 

@@ -61,4 +61,32 @@ def test_deep_target_and_bad_architectures():
         make("deep-teacher:arch=1-x-1")
     with pytest.raises(ProblemError, match="one input"):
         make("deep-target:arch=2-8-1")
+    with pytest.raises(ProblemError, match="one output"):
+        make("deep-teacher:arch=2-8-2")
     assert parse_widths("8-32-1") == [8, 32, 1]
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "deep-teacher:arch=3-5-4-1,act=relu,points=40",
+        "deep-teacher:arch=3-5-4-1,act=tanh,points=40",
+        "deep-teacher:arch=3-5-4-1,act=sigmoid,points=40",
+        "deep-teacher:arch=2-6-1,points=40",
+        "deep-teacher:arch=4-1,points=40",
+        "deep-target:arch=1-8-8-1,points=32",
+    ],
+)
+def test_backpropagation_equals_autograd(spec):
+    p = make(spec)
+    params = p.init(torch.arange(3), torch.float64, torch.device("cpu"))
+    for name in params:  # non-zero biases exercise every term
+        params[name] = params[name] + 0.1 * torch.randn_like(params[name])
+    leaves = {k: v.clone().requires_grad_(True) for k, v in params.items()}
+    risk = p.risk(leaves)
+    auto = torch.autograd.grad(risk.sum(), list(leaves.values()))
+    value, grads = p.risk_grad(params)
+    torch.testing.assert_close(value, risk.detach(), rtol=1e-12, atol=1e-14)
+    assert list(grads) == list(params)
+    for key, g in zip(leaves, auto, strict=True):
+        torch.testing.assert_close(grads[key], g, rtol=1e-10, atol=1e-13)

@@ -48,3 +48,28 @@ def test_problem_protocol_and_init():
     assert p.options["protocol"]["lr"] == 0.1
     with pytest.raises(ValueError):
         make("gauss-relu:k=6,n=5")
+
+
+@pytest.mark.parametrize("n,k", [(4, 4), (7, 5), (10, 10)])
+def test_closed_form_gradient_equals_autograd(n, k):
+    from problems.gaussian import population_risk_and_grad
+
+    w = torch.randn(6, n, k, dtype=torch.float64, generator=torch.Generator().manual_seed(n))
+    w[0, 1] = 2.5 * w[0, 0]  # parallel students
+    w[1, 1] = -w[1, 0]  # opposite students
+    w[2, 0] = 0.0
+    w[2, 0, 0] = 0.8  # a student parallel to the teacher e_1
+    leaf = w.clone().requires_grad_(True)
+    risk = population_risk(leaf, k)
+    (auto,) = torch.autograd.grad(risk.sum(), leaf)
+    value, grad = population_risk_and_grad(w, k)
+    torch.testing.assert_close(value, risk.detach(), rtol=1e-12, atol=1e-13)
+    torch.testing.assert_close(grad, auto, rtol=1e-10, atol=1e-12)
+
+
+def test_problem_exposes_the_closed_form_gradient():
+    p = make("gauss-relu:k=5,n=6")
+    params = p.init(torch.arange(3), torch.float64, torch.device("cpu"))
+    risk, grads = p.risk_grad(params)
+    torch.testing.assert_close(risk, p.risk(params), rtol=1e-12, atol=1e-13)
+    assert grads["w"].shape == params["w"].shape

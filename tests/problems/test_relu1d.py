@@ -159,3 +159,70 @@ def test_bad_options_raise_clear_errors():
         make("relu1d-x2:depth=3")
     with pytest.raises(ProblemError, match="Did you mean 'relu1d-x2'"):
         make("relu1d-x3")
+
+
+def edge_case_params(width: int = 7) -> dict:
+    """Random params plus the cases the sorted-kink formulas must get right: w = 0 (a
+    constant neuron, active or not), tied kinks, and neurons dead on [0, 1] on either side."""
+    params = random_params(24, width, seed=5)
+    w, b = params["w"], params["b"]
+    w[0, 0], b[0, 0] = 0.0, 0.7  # constant, active
+    w[0, 1], b[0, 1] = 0.0, -0.4  # constant, dead
+    w[1, 2], b[1, 2] = w[1, 3], b[1, 3]  # identical kinks
+    w[2, 0], b[2, 0] = 1.0, -0.5
+    w[2, 1], b[2, 1] = -2.0, 1.0  # same kink, opposite sides
+    w[3, 0], b[3, 0] = 1.5, -2.0  # dead (kink right of b, active to its right)
+    w[3, 1], b[3, 1] = -1.5, -0.5  # dead (kink left of a, active to its left)
+    return params
+
+
+@pytest.mark.parametrize(
+    "target", [square(), affine(2.0, -1.0), sine3(), zigzag(3)], ids=lambda t: t.name
+)
+def test_closed_form_gradient_equals_autograd(target):
+    params = edge_case_params()
+    leaves = {k: v.clone().requires_grad_(True) for k, v in params.items()}
+    risk = relu1d.exact_risk(leaves, target)
+    auto = torch.autograd.grad(risk.sum(), list(leaves.values()))
+    value, grads = relu1d.exact_risk_and_grad(params, target)
+    torch.testing.assert_close(value, risk.detach(), rtol=0, atol=0)
+    for key, g in zip(leaves, auto, strict=True):
+        torch.testing.assert_close(grads[key], g, rtol=1e-12, atol=1e-14)
+    # a constant active neuron still has dN/dw = x (as autograd through relu gives)
+    assert float(grads["w"][0, 0]) != 0.0
+
+
+def test_dead_neurons_get_exactly_zero_gradient_in_both_paths():
+    params = edge_case_params()
+    dead = (params["w"] * 0 + params["b"] <= 0) & (params["w"] + params["b"] <= 0)
+    assert int(dead.sum()) >= 3
+    leaves = {k: v.clone().requires_grad_(True) for k, v in params.items()}
+    auto = torch.autograd.grad(relu1d.exact_risk(leaves, square()).sum(), list(leaves.values()))
+    _, grads = relu1d.exact_risk_and_grad(params, square())
+    for key, g in zip("wbv", auto, strict=False):
+        assert torch.count_nonzero(g[dead]) == 0
+        assert torch.count_nonzero(grads[key][dead]) == 0
+
+
+def test_pieces_reproduce_the_network_between_kinks():
+    params = edge_case_params()
+    target = zigzag(2)
+    p = relu1d.pieces(params, target)
+    mid = 0.5 * (p.edges[:, 1:] + p.edges[:, :-1])
+    width = p.edges[:, 1:] - p.edges[:, :-1]
+    assert bool((width >= 0).all())
+    # zero-width pieces (kinks clamped to a or b) carry no weight; on the others N is affine
+    real = width > 0
+    torch.testing.assert_close((p.alpha * mid + p.beta)[real], relu1d.network(params, mid)[real])
+    assert torch.allclose(width.sum(dim=1), torch.ones(24, dtype=torch.float64))
+
+
+def test_neuron_order_does_not_matter():
+    params = edge_case_params()
+    perm = torch.randperm(7, generator=torch.Generator().manual_seed(1))
+    shuffled = {k: (v[:, perm] if v.dim() == 2 else v) for k, v in params.items()}
+    r1, g1 = relu1d.exact_risk_and_grad(params, square())
+    r2, g2 = relu1d.exact_risk_and_grad(shuffled, square())
+    torch.testing.assert_close(r1, r2, rtol=1e-13, atol=0)
+    for key in "wbv":
+        torch.testing.assert_close(g1[key][:, perm], g2[key], rtol=1e-12, atol=1e-15)
