@@ -35,20 +35,37 @@ class RunConfig:
 _COMPILED: dict[tuple, object] = {}
 
 
+def masked_gradient(risk_grad):
+    """The closed-form gradient with the divergence bookkeeping folded in: seeds whose risk
+    is not finite leave ``alive`` and get a zero gradient. One function, so torch.compile
+    fuses the masking into the gradient's kernels instead of separate passes per step."""
+
+    def step(params: Params, alive: torch.Tensor):
+        risk, grads = risk_grad(params)
+        alive = alive & torch.isfinite(risk)
+        masked = {
+            k: torch.where(alive.view((-1,) + (1,) * (g.dim() - 1)), g, torch.zeros_like(g))
+            for k, g in grads.items()
+        }
+        return risk, masked, alive
+
+    return step
+
+
 def fast_gradient(problem: Problem, cfg: RunConfig):
-    """The problem's closed-form (risk, gradient) function, compiled once per process and
-    problem (torch.compile's own on-disk cache then spares later processes most of the work).
+    """masked_gradient of the problem's closed form, compiled once per process and problem
+    (torch.compile's own on-disk cache then spares later processes most of the work).
     Falls back to eager when compilation is unavailable."""
+    step = masked_gradient(problem.risk_grad)
     if not cfg.compile:
-        return problem.risk_grad
+        return step
     key = (problem.name, cfg.dtype, cfg.device)
     if key not in _COMPILED:
-        fn = problem.risk_grad
         try:
-            fn = torch.compile(problem.risk_grad, dynamic=False)
+            step = torch.compile(step, dynamic=False)
         except Exception as err:  # no compiler: run eager, say so once
             warnings.warn(f"torch.compile unavailable ({err}); running eager", stacklevel=2)
-        _COMPILED[key] = fn
+        _COMPILED[key] = step
     return _COMPILED[key]
 
 
@@ -121,13 +138,14 @@ def train_chunk(
             return problem.risk(params)
         return problem.train_risk(params, seeds, step)
 
-    def fast_step() -> torch.Tensor:
-        """Closed-form gradient straight into .grad; any torch.optim optimizer then steps."""
+    def fast_step(alive: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Closed-form gradient (zero for diverged seeds) straight into .grad; any
+        torch.optim optimizer then steps."""
         with torch.no_grad():
-            risk, grads = fast({k: v.detach() for k, v in params.items()})
+            risk, grads, alive = fast({k: v.detach() for k, v in params.items()}, alive)
             for k, p in params.items():
                 p.grad = grads[k]
-        return risk
+        return risk, alive
 
     def mask_diverged_grads() -> None:
         """Zero the gradient of diverged seeds so they stay frozen (no NaN reaches others)."""
@@ -152,14 +170,13 @@ def train_chunk(
     for step in steps_iter:
         at_mark = step in mark_set
         if fast is not None:
-            risk = fast_step()
+            risk, still = fast_step(alive)
         else:
             opt.zero_grad(set_to_none=False)
             risk = objective(step)
-        finite = torch.isfinite(risk)
-        newly = alive & ~finite
-        diverged_at.masked_fill_(newly, step)
-        alive &= finite
+            still = alive & torch.isfinite(risk)
+        diverged_at.masked_fill_(alive & ~still, step)
+        alive = still
         if full_batch:
             note_hits(risk.detach(), step)
         if at_mark:
@@ -170,7 +187,6 @@ def train_chunk(
             if not full_batch:
                 note_hits(exact, step)
         if fast is not None:
-            mask_diverged_grads()
             opt.step()
             continue
         if needs_closure:
@@ -229,9 +245,11 @@ def warm_up(problem: Problem, entry: OptimizerEntry, cfg: RunConfig, seeds: torc
     key = (problem.name, cfg.dtype, cfg.device, len(seeds))
     if key in _WARM:
         return
-    params = problem.init(seeds.to(cfg.device), cfg.dtype, torch.device(cfg.device))
+    device = torch.device(cfg.device)
+    params = problem.init(seeds.to(device), cfg.dtype, device)
+    alive = torch.ones(len(seeds), dtype=torch.bool, device=device)
     with torch.no_grad():
-        fast_gradient(problem, cfg)(params)
+        fast_gradient(problem, cfg)(params, alive)
     _WARM.add(key)
 
 
