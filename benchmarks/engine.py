@@ -55,17 +55,33 @@ def masked_gradient(risk_grad):
 def fast_gradient(problem: Problem, cfg: RunConfig):
     """masked_gradient of the problem's closed form, compiled once per process and problem
     (torch.compile's own on-disk cache then spares later processes most of the work).
-    Falls back to eager when compilation is unavailable."""
-    step = masked_gradient(problem.risk_grad)
+
+    torch.compile only compiles at the first call, so that is where a machine without a
+    working compiler fails: the call then warns once and the problem runs eager from there
+    on (same values; `--no-compile` skips the attempt)."""
+    eager = masked_gradient(problem.risk_grad)
     if not cfg.compile:
-        return step
+        return eager
     key = (problem.name, cfg.dtype, cfg.device)
     if key not in _COMPILED:
-        try:
-            step = torch.compile(step, dynamic=False)
-        except Exception as err:  # no compiler: run eager, say so once
-            warnings.warn(f"torch.compile unavailable ({err}); running eager", stacklevel=2)
-        _COMPILED[key] = step
+        compiled = torch.compile(eager, dynamic=False)
+
+        def guarded(params: Params, alive: torch.Tensor):
+            if _COMPILED[key] is eager:
+                return eager(params, alive)
+            try:
+                return compiled(params, alive)
+            except Exception as err:  # a real error in the problem re-raises from eager
+                first = str(err).strip().splitlines()[0][:160] if str(err).strip() else ""
+                warnings.warn(
+                    f"torch.compile failed for {problem.name} ({type(err).__name__}: {first});"
+                    " running eager (--no-compile skips compiling)",
+                    stacklevel=2,
+                )
+                _COMPILED[key] = eager
+                return eager(params, alive)
+
+        _COMPILED[key] = guarded
     return _COMPILED[key]
 
 

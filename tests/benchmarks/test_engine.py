@@ -279,3 +279,25 @@ def test_classic_updates_are_bitwise_batch_invariant(name):
     stacked = run([slice(0, 37)])
     alone = run([slice(i, i + 1) for i in range(37)])
     assert torch.equal(stacked, alone)
+
+
+def test_a_failing_compiler_falls_back_to_eager(monkeypatch):
+    """torch.compile fails only at the first call (no C++ compiler, unsupported device):
+    the run warns and goes on eager with the same results."""
+
+    def broken_compile(fn, **kwargs):
+        def call(*args):
+            raise RuntimeError("InductorError: no working C++ compiler")
+
+        return call
+
+    problem = make("relu1d-x2:width=3,init=xavier")  # compiled by no other test
+    seeds = torch.arange(6)
+    cfg = RunConfig(steps=20, dtype=torch.float64)
+    eager, _ = train_cell(problem, BUILTINS["adam"], {}, seeds, cfg, keep_params=True)
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    with pytest.warns(UserWarning, match="torch.compile failed.*running eager"):
+        compiled, _ = train_cell(
+            problem, BUILTINS["adam"], {}, seeds, dataclasses.replace(cfg, compile=True)
+        )
+    np.testing.assert_array_equal(compiled["final_risk"], eager["final_risk"])
