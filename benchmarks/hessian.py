@@ -31,7 +31,7 @@ def _seed_function(problem: Problem, params: dict[str, np.ndarray], i: int):
         for k in params:
             out[k] = flat[at : at + sizes[k]].reshape(1, *shapes[k])
             at += sizes[k]
-        return problem.risk(out)[0]
+        return (problem.hessian_risk or problem.risk)(out)[0]
 
     return risk, theta
 

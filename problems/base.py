@@ -55,6 +55,10 @@ class Problem:
     footprint: int = 0
     # Optional fast path: (risk [S], gradient dict) of ``risk`` without autograd.
     risk_grad: Callable[[Params], tuple[torch.Tensor, Params]] | None = None
+    # Optional: ``risk`` plus terms that are zero in value and gradient but carry the
+    # curvature autograd cannot see (an integral over ReLU kinks has delta terms in its
+    # Hessian); the Hessian diagnostics differentiate this twice when given.
+    hessian_risk: Callable[[Params], torch.Tensor] | None = None
     options: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -167,6 +167,28 @@ def exact_risk_and_grad(params: Params, target: Target) -> tuple[torch.Tensor, P
     return risk, grads
 
 
+def kink_curvature(params: Params, target: Target) -> torch.Tensor:
+    """Zero in value and in gradient, with the Hessian autograd misses: [S].
+
+    dN/db_j = v_j 1[w_j x + b_j > 0] jumps at the kink t_j = -b_j/w_j, so differentiating
+    the gradient (2/L) integral e dN/d(w_j, b_j) once more gives, besides what autograd
+    sees, the delta term (2/L) e(t_j) v_j / |w_j| [t_j, 1][t_j, 1]^T on the (w_j, b_j)
+    block, for kinks inside (a, b) (e = N - f, L = b - a; derived). This function is
+    c_j ((w_j - w'_j) t_j + (b_j - b'_j))^2 summed over neurons, with c_j = e(t_j) v_j /
+    (L |w_j|) and w', b' detached copies, whose Hessian is exactly that term."""
+    a, b = target.a, target.b
+    w, bias, v = params["w"], params["b"], params["v"]
+    with torch.no_grad():
+        flat = w == 0
+        t = -bias / torch.where(flat, torch.ones_like(w), w)
+        inside = ~flat & (t > a) & (t < b)
+        t = torch.where(inside, t, torch.full_like(t, a))
+        err = network(params, t) - target.fn(t)
+        coef = torch.where(inside, err * v / w.abs(), torch.zeros_like(w)) / (b - a)
+    shift = (w - w.detach()) * t + (bias - bias.detach())
+    return (coef * shift * shift).sum(dim=1)
+
+
 def sampled_risk(
     params: Params, target: Target, key: int, seeds: torch.Tensor, step: int, batch: int
 ) -> torch.Tensor:
@@ -351,6 +373,7 @@ def build(
         exact=not sampled,
         diagnostics=lambda p: {"dead_neurons": dead_neurons(p, a, b)},
         risk_grad=None if sampled else (lambda p: exact_risk_and_grad(p, target)),
+        hessian_risk=lambda p: exact_risk(p, target) + kink_curvature(p, target),
         options={
             "width": width,
             "init": init,

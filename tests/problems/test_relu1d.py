@@ -226,3 +226,42 @@ def test_neuron_order_does_not_matter():
     torch.testing.assert_close(r1, r2, rtol=1e-13, atol=0)
     for key in "wbv":
         torch.testing.assert_close(g1[key][:, perm], g2[key], rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize(
+    "spec", ["relu1d-x2:width=3", "relu1d-trap:width=4", "relu1d-affine:width=2"]
+)
+def test_hessian_risk_has_the_kink_terms_autograd_misses(spec):
+    """The Hessian diagnostics differentiate hessian_risk twice: it must equal the finite
+    difference of the exact closed-form gradient (plain autograd misses the delta terms of
+    the kinks, off by O(1) here), while its value and gradient equal the risk's."""
+    problem = make(spec)
+    params = problem.init(torch.arange(3), torch.float64, torch.device("cpu"))
+    keys = list(params)
+    sizes = [params[k][0].numel() for k in keys]
+
+    def unpack(theta):
+        parts = theta.split(sizes)
+        return {k: t.reshape(1, *params[k].shape[1:]) for k, t in zip(keys, parts, strict=True)}
+
+    def grad(theta):
+        _, g = problem.risk_grad(unpack(theta))
+        return torch.cat([g[k].reshape(-1) for k in keys])
+
+    missed = 0.0
+    for i in range(3):
+        theta = torch.cat([params[k][i].reshape(-1) for k in keys])
+        eye = torch.eye(len(theta), dtype=torch.float64)
+        fd = torch.stack([(grad(theta + 1e-6 * e) - grad(theta - 1e-6 * e)) / 2e-6 for e in eye])
+        exact = torch.autograd.functional.hessian(
+            lambda t: problem.hessian_risk(unpack(t))[0], theta
+        )
+        plain = torch.autograd.functional.hessian(lambda t: problem.risk(unpack(t))[0], theta)
+        torch.testing.assert_close(exact, fd, rtol=1e-6, atol=1e-7)
+        missed = max(missed, float((plain - fd).abs().max()))
+        leaf = theta.clone().requires_grad_(True)
+        value = problem.hessian_risk(unpack(leaf))[0]
+        (g,) = torch.autograd.grad(value, leaf)
+        torch.testing.assert_close(value.detach(), problem.risk(unpack(theta))[0])
+        torch.testing.assert_close(g, grad(theta), rtol=1e-10, atol=1e-12)
+    assert missed > 1e-2  # the check would catch a Hessian without the kink terms
