@@ -35,6 +35,11 @@ class RunConfig:
 _COMPILED: dict[tuple, object] = {}
 
 
+def per_seed(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """A per-seed mask [S] shaped to broadcast against a parameter or gradient [S, ...]."""
+    return mask.view((-1,) + (1,) * (like.dim() - 1))
+
+
 def masked_gradient(risk_grad):
     """The closed-form gradient with the divergence bookkeeping folded in: seeds whose risk
     is not finite leave ``alive`` and get a zero gradient. One function, so torch.compile
@@ -44,8 +49,7 @@ def masked_gradient(risk_grad):
         risk, grads = risk_grad(params)
         alive = alive & torch.isfinite(risk)
         masked = {
-            k: torch.where(alive.view((-1,) + (1,) * (g.dim() - 1)), g, torch.zeros_like(g))
-            for k, g in grads.items()
+            k: torch.where(per_seed(alive, g), g, torch.zeros_like(g)) for k, g in grads.items()
         }
         return risk, masked, alive
 
@@ -72,7 +76,7 @@ def fast_gradient(problem: Problem, cfg: RunConfig):
             try:
                 return compiled(params, alive)
             except Exception as err:  # a real error in the problem re-raises from eager
-                first = str(err).strip().splitlines()[0][:160] if str(err).strip() else ""
+                first = (str(err).strip().splitlines() or [""])[0][:160]
                 warnings.warn(
                     f"torch.compile failed for {problem.name} ({type(err).__name__}: {first});"
                     " running eager (--no-compile skips compiling)",
@@ -141,7 +145,6 @@ def train_chunk(
     diverged_at = torch.full((s,), -1, dtype=torch.int64, device=device)
     hit_at = torch.full((s,), -1, dtype=torch.int64, device=device)
     target = problem.optimum + problem.tol
-    shape1 = {k: (s,) + (1,) * (v.dim() - 1) for k, v in params.items()}
 
     fast = (
         fast_gradient(problem, cfg)
@@ -165,9 +168,9 @@ def train_chunk(
 
     def mask_diverged_grads() -> None:
         """Zero the gradient of diverged seeds so they stay frozen (no NaN reaches others)."""
-        for k, p in params.items():
+        for p in leaves:
             if p.grad is not None:
-                p.grad.masked_fill_(~alive.view(shape1[k]), 0.0)
+                p.grad.masked_fill_(~per_seed(alive, p.grad), 0.0)
 
     def note_hits(risk: torch.Tensor, step: int) -> None:
         hit = (hit_at < 0) & alive & (risk <= target)

@@ -123,13 +123,13 @@ def risk_and_grad(
     err = out - y
     risk = (err * err).mean(dim=1)
     d_out = (2.0 / y.shape[-1]) * err  # dR/d(output): [S, N]
-    grads = {f"b{last}": d_out.sum(dim=1, keepdim=True)}
-    if last == 0:
-        grads["W0"] = torch.matmul(x.T, d_out[..., None]).transpose(1, 2)
-        return risk, {k: grads[k] for k in params}
-    a = post[-1]
-    grads[f"W{last}"] = (d_out[..., None] * a).sum(dim=1)[:, None, :]
-    delta = d_out[..., None] * w_out[:, None, :] * DERIVATIVES[act](pre[-1], a)
+    delta = d_out[..., None]  # dR/dh of the current layer, from the output layer down
+    grads = {}
+    if last > 0:
+        a = post[-1]
+        grads[f"W{last}"] = (delta * a).sum(dim=1)[:, None, :]
+        grads[f"b{last}"] = d_out.sum(dim=1, keepdim=True)
+        delta = delta * w_out[:, None, :] * DERIVATIVES[act](pre[-1], a)
     for layer in range(last - 1, 0, -1):
         a = post[layer - 1]
         grads[f"W{layer}"] = torch.bmm(delta.transpose(1, 2), a)

@@ -61,8 +61,13 @@ def population_risk(w: torch.Tensor, k: int) -> torch.Tensor:
     off = kww.sum(dim=(1, 2)) - torch.diagonal(kww, dim1=1, dim2=2).sum(dim=1)
     diag = 0.5 * (w * w).sum(dim=(1, 2))
     cross = kernel(w, teacher).sum(dim=(1, 2))
-    const = k / 2 + k * (k - 1) / (2 * math.pi)
-    return 0.5 * (diag + off - 2 * cross + const)
+    return _assemble(diag, off, cross, k)
+
+
+def _assemble(diag: torch.Tensor, pairs: torch.Tensor, cross: torch.Tensor, k: int):
+    """F = 1/2 (sum_i E relu(w_i.x)^2 + sum_{i != j} K(w_i, w_j) - 2 sum_ij K(w_i, e_j)
+    + the teacher's constant k/2 + k(k-1)/(2 pi))."""
+    return 0.5 * (diag + pairs - 2 * cross + k / 2 + k * (k - 1) / (2 * math.pi))
 
 
 def population_risk_and_grad(w: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -79,20 +84,19 @@ def population_risk_and_grad(w: torch.Tensor, k: int) -> tuple[torch.Tensor, tor
     eye = torch.eye(n, dtype=torch.bool, device=w.device)
     cos_ww = torch.bmm(unit, unit.transpose(1, 2)).clamp(-1.0, 1.0)  # [S, n, n]
     cos_wt = unit[..., :k].clamp(-1.0, 1.0)  # [S, n, k]: angle to e_j
-    sin_ww = torch.sqrt((1 - cos_ww * cos_ww).clamp_min(0))
+    zero = torch.zeros_like(cos_ww)
+    # pairs i != j only: the diagonal E relu(w_i.x)^2 = |w_i|^2 / 2 is taken directly
+    sin_ww = torch.where(eye, zero, torch.sqrt((1 - cos_ww * cos_ww).clamp_min(0)))
+    open_ww = torch.where(eye, zero, math.pi - torch.arccos(cos_ww))
     sin_wt = torch.sqrt((1 - cos_wt * cos_wt).clamp_min(0))
-    open_ww = torch.where(eye, torch.zeros_like(cos_ww), math.pi - torch.arccos(cos_ww))
     open_wt = math.pi - torch.arccos(cos_wt)
-    pair = norm[:, :, None] * norm[:, None, :]
-    kww = torch.where(eye, torch.zeros_like(cos_ww), pair * (sin_ww + open_ww * cos_ww))
+    pairs = norm[:, :, None] * norm[:, None, :] * (sin_ww + open_ww * cos_ww)
     cross = norm * (sin_wt + open_wt * cos_wt).sum(dim=2)
-    const = k / 2 + k * (k - 1) / (2 * math.pi)
     diag = 0.5 * (w * w).sum(dim=(1, 2))
-    risk = 0.5 * (
-        diag + kww.sum(dim=(1, 2)) / (2 * math.pi) - 2 * cross.sum(dim=1) / (2 * math.pi) + const
+    risk = _assemble(
+        diag, pairs.sum(dim=(1, 2)) / (2 * math.pi), cross.sum(dim=1) / (2 * math.pi), k
     )
-    radial = (torch.where(eye, torch.zeros_like(sin_ww), sin_ww) * norm[:, None, :]).sum(dim=2)
-    radial = radial - sin_wt.sum(dim=2)
+    radial = (sin_ww * norm[:, None, :]).sum(dim=2) - sin_wt.sum(dim=2)
     grad = 0.5 * w + (radial[..., None] * unit + torch.bmm(open_ww, w)) / (2 * math.pi)
     grad[..., :k] -= open_wt / (2 * math.pi)
     return risk, grad

@@ -179,10 +179,8 @@ def kink_curvature(params: Params, target: Target) -> torch.Tensor:
     a, b = target.a, target.b
     w, bias, v = params["w"], params["b"], params["v"]
     with torch.no_grad():
-        flat = w == 0
-        t = -bias / torch.where(flat, torch.ones_like(w), w)
-        inside = ~flat & (t > a) & (t < b)
-        t = torch.where(inside, t, torch.full_like(t, a))
+        t = kinks(w, bias, a, b)  # clipped, so kinks outside (a, b) fail the test below
+        inside = (w != 0) & (t > a) & (t < b)
         err = network(params, t) - target.fn(t)
         coef = torch.where(inside, err * v / w.abs(), torch.zeros_like(w)) / (b - a)
     shift = (w - w.detach()) * t + (bias - bias.detach())
