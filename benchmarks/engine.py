@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass, field
-from functools import partial
 
 import numpy as np
 import torch
@@ -160,6 +159,39 @@ def _autograd(
     return risk.detach(), grads
 
 
+def compaction(active: torch.Tensor) -> torch.Tensor | None:
+    """Positions (in the working set) to keep once seeds have stopped: every active seed,
+    padded with inactive ones to whole BLOCKs; None when that would not shrink the set.
+
+    Why: a chunk runs until its slowest seed stops, and without this every step of that
+    tail still pays for the whole chunk. Kept seeds stay in their order, and every tensor
+    stays a multiple of BLOCK seeds, so a seed's arithmetic is unchanged (bitwise)."""
+    n = int(active.sum())
+    if padded_size(n) >= active.numel():
+        return None
+    on = torch.nonzero(active).flatten()
+    off = torch.nonzero(~active).flatten()[: padded_size(n) - n]
+    return torch.cat([on, off]).sort().values
+
+
+def compact(opt: torch.optim.Optimizer, params: Params, keep: torch.Tensor) -> None:
+    """Shrink the stacked parameters, in place, to the rows ``keep``, and with them every
+    optimizer state tensor that has the seed dimension (Adam's moments, momentum buffers;
+    scalar step counters stay). The tensors stay the same objects, so the optimizer's
+    parameter groups and a learning-rate scheduler need no rebuilding. Only for the stacked
+    path: there the probe has shown the update is elementwise, so a state tensor whose
+    leading dimension is the seed count holds one row per seed."""
+    with torch.no_grad():
+        for p in params.values():
+            old = p.shape[0]
+            state = opt.state.get(p, {})
+            for name, value in state.items():
+                if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape[0] == old:
+                    state[name] = value[keep]
+            p.grad = None
+            p.data = p.data[keep]
+
+
 def seed_views(params: Params, real: int) -> list[tuple[str, int, torch.Tensor]]:
     """(name, seed, tensor) for every real seed's own parameter tensors, seed-major: views into
     the stacked tensors (an optimizer's in-place update lands there), each a leaf that may
@@ -223,6 +255,10 @@ def _train_chunk(problem, entry, hp, seeds, cfg, progress, keep_params):
     fast = fast_gradient(problem, cfg) if uses_fast_gradient(problem, entry, cfg) else None
 
     active = torch.arange(size, device=device) < real
+    # The working set: the rows of the chunk the parameters (and optimizer state) hold now.
+    # None while that is the whole chunk; the stacked path compacts it as seeds stop.
+    rows: torch.Tensor | None = None
+    work_ids = ids
     held = {k: v.detach().clone() for k, v in params.items()}
     held_risk = torch.full((size,), torch.nan, dtype=cfg.dtype, device=device)
     stop_step = torch.full((size,), cfg.steps, dtype=torch.int64, device=device)
@@ -235,10 +271,22 @@ def _train_chunk(problem, entry, hp, seeds, cfg, progress, keep_params):
     def detached() -> Params:
         return {k: v.detach() for k, v in params.items()}
 
+    def working(full: torch.Tensor) -> torch.Tensor:
+        """The working set's rows of a per-seed tensor of the whole chunk."""
+        return full if rows is None else full[rows]
+
+    def widen(part: torch.Tensor) -> torch.Tensor:
+        """A per-seed tensor of the working set as one of the whole chunk (NaN elsewhere:
+        the rows outside the working set are inactive, and recorders ignore those)."""
+        if rows is None:
+            return part
+        full = torch.full((size,), torch.nan, dtype=part.dtype, device=part.device)
+        return full.index_copy_(0, rows, part)
+
     def objective(x: Params, step: int) -> torch.Tensor:
         if full_batch:
             return problem.risk(x)
-        return problem.train_risk(x, ids, step)
+        return problem.train_risk(x, work_ids, step)
 
     def at_eval(measure):
         """Measure where the optimizer means its iterate to be evaluated (eval mode)."""
@@ -313,8 +361,10 @@ def _train_chunk(problem, entry, hp, seeds, cfg, progress, keep_params):
 
         def hold() -> None:
             with torch.no_grad():
+                now = working(seeds_now)
                 for k, p in params.items():
-                    held[k] = torch.where(per_seed(seeds_now, p), p.detach(), held[k])
+                    kept = torch.where(per_seed(now, p), p.detach(), working(held[k]))
+                    held[k] = kept if rows is None else held[k].index_copy_(0, rows, kept)
 
         at_eval(hold)
         with torch.no_grad():
@@ -335,33 +385,42 @@ def _train_chunk(problem, entry, hp, seeds, cfg, progress, keep_params):
     if modes:
         opt.train()
     for step in steps_iter:
-        risk, grads = gradient(step, active)
+        risk, grads = gradient(step, working(active))
         state = StepState(
             step,
-            risk,
+            widen(risk),
             active,
             held_risk,
             full_batch and not modes,  # schedule-free: the training point is not evaluated
-            _exact_risk=lambda: at_eval(lambda: problem.risk(detached())),
+            _exact_risk=lambda: widen(at_eval(lambda: problem.risk(detached()))),
             _measure=(
-                partial(problem.stationarity_of, grads)
+                (lambda grads=grads: widen(problem.stationarity_of(grads)))
                 if full_batch and not modes
-                else (lambda: at_eval(lambda: problem.stationarity_of(exact_gradient()[1])))
+                else (lambda: widen(at_eval(lambda: problem.stationarity_of(exact_gradient()[1]))))
             ),
         )
+        stopped_any = False
         for recorder in recorders:
             stopped = recorder.observe(state)
             if stopped is not None and bool(stopped.any()):  # eval()/train() only if needed
                 if recorder is divergence:
                     stopping.mark(stopped, "diverged")
                 freeze(stopped, step, state)
+                stopped_any = True
         if not bool(active.any()):
             break
+        keep = compaction(working(active)) if stopped_any and stacked else None
+        if keep is not None:  # whole BLOCKs of seeds have stopped: stop paying for them
+            compact(opt, params, keep)
+            rows = keep if rows is None else rows[keep]
+            work_ids = ids[rows]
+            grads = {k: g[keep] for k, g in grads.items()}
+            write_grads(grads)
         if fast is None and not entry.hessian:
             for g in grads.values():  # no NaN of a diverged seed reaches the optimizer's state
-                g.masked_fill_(~per_seed(active, g), 0.0)
+                g.masked_fill_(~per_seed(working(active), g), 0.0)
         if entry.closure:
-            mask = active.clone()
+            mask = working(active).clone()
 
             def closure(step=step, mask=mask):
                 risk, _ = gradient(step, mask)
@@ -375,12 +434,15 @@ def _train_chunk(problem, entry, hp, seeds, cfg, progress, keep_params):
 
     if modes:
         opt.eval()
-    with torch.no_grad():
-        moved = stop_step < cfg.steps
-        for k, p in params.items():
-            p.copy_(torch.where(per_seed(moved, p), held[k], p.detach()))
     for p in leaves:
         p.grad = None  # graph-carrying gradients hold a reference cycle
+    with torch.no_grad():
+        moved = stop_step < cfg.steps
+        ended = {}
+        for k, p in params.items():
+            now = torch.where(per_seed(working(moved), p), working(held[k]), p.detach())
+            ended[k] = now if rows is None else held[k].clone().index_copy_(0, rows, now)
+    params = ended  # the whole chunk again, every seed where it ended
     final, grads = _autograd(problem.risk, params)
     grad_norm = frobenius(grads)
     measure = problem.stationarity_of(grads)
