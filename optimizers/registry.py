@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from optimizers.fused import FusedAdagrad, FusedAdam, FusedAdamW, FusedRMSprop, FusedSGD
+
 PATHS = ("stacked", "per-seed", "one-seed")
 LR_GRID_SGD = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
 LR_GRID_ADAPTIVE = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
@@ -59,33 +61,33 @@ BUILTINS: dict[str, OptimizerEntry] = {
     for e in [
         _entry(
             "gd",
-            optim.SGD,
+            FusedSGD,
             {"lr": 0.1},
             LR_GRID_SGD,
             "full-batch gradient descent (exact risk even on sampled problems)",
             full_batch=True,
         ),
-        _entry("sgd", optim.SGD, {"lr": 0.01}, LR_GRID_SGD, "plain SGD"),
+        _entry("sgd", FusedSGD, {"lr": 0.01}, LR_GRID_SGD, "plain SGD"),
         _entry(
             "momentum",
-            optim.SGD,
+            FusedSGD,
             {"lr": 0.01, "momentum": 0.9},
             LR_GRID_SGD,
             "heavy-ball momentum SGD",
         ),
         _entry(
             "nesterov",
-            optim.SGD,
+            FusedSGD,
             {"lr": 0.01, "momentum": 0.9, "nesterov": True},
             LR_GRID_SGD,
             "Nesterov momentum SGD",
         ),
-        _entry("adagrad", optim.Adagrad, {"lr": 0.01}, LR_GRID_ADAPTIVE, "AdaGrad"),
-        _entry("rmsprop", optim.RMSprop, {"lr": 1e-3}, LR_GRID_ADAPTIVE, "RMSprop"),
-        _entry("adam", optim.Adam, {"lr": 1e-3}, LR_GRID_ADAPTIVE, "Adam"),
+        _entry("adagrad", FusedAdagrad, {"lr": 0.01}, LR_GRID_ADAPTIVE, "AdaGrad"),
+        _entry("rmsprop", FusedRMSprop, {"lr": 1e-3}, LR_GRID_ADAPTIVE, "RMSprop"),
+        _entry("adam", FusedAdam, {"lr": 1e-3}, LR_GRID_ADAPTIVE, "Adam"),
         _entry(
             "adamw",
-            optim.AdamW,
+            FusedAdamW,
             {"lr": 1e-3},
             LR_GRID_ADAPTIVE,
             "AdamW (decoupled weight decay 0.01 moves dead neurons)",
