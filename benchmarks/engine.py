@@ -28,7 +28,7 @@ from benchmarks.recorders import (
 from benchmarks.schedules import make_scheduler
 from benchmarks.stopping import StopRules
 from optimizers.fused import warm_step
-from optimizers.registry import OptimizerEntry
+from optimizers.registry import STACKED_PATHS, OptimizerEntry
 from optimizers.resolve import build as build_optimizer
 from problems.base import Params, Problem, frobenius
 
@@ -202,7 +202,7 @@ def train_chunk(
 def _train_chunk(problem, entry, hp, seeds, cfg, progress, keep_params):
     device = torch.device(cfg.device)
     real = len(seeds)
-    stacked = entry.path == "stacked"
+    stacked = entry.path in STACKED_PATHS
     # The stacked and per-seed paths pad to BLOCK, so a seed's gradient arithmetic does not
     # depend on its batch (padding copies never reach a per-seed optimizer: they have no
     # views). The one-seed path does not pad: 31 copies would multiply its gradient work.

@@ -9,6 +9,11 @@ How the engine hands parameters to an optimizer (``path``), decided for plug-ins
 
 * ``stacked``: one tensor per model parameter with a leading seed dimension. Exact for
   elementwise updates (SGD, Adam, Lion, ...): the fastest path.
+* ``vmapped``: stacked tensors, and the optimizer's step for ONE seed's tensors runs under
+  torch.func.vmap over the seeds, its state stacked the same way (optimizers/vmapped.py).
+  Exact for updates that couple entries WITHIN a tensor and that vmap can run (no
+  ``.item()``, no branch on a tensor's value, no random draws): Shampoo, LARS, ...; the
+  per-seed path's result in one batched program.
 * ``per-seed``: every seed gets its own parameter tensors (views into the stacked ones), all in
   one optimizer. Exact for updates that couple entries WITHIN a tensor (LAMB/LARS trust ratios,
   Shampoo/SOAP preconditioners, Muon's orthogonalization).
@@ -25,7 +30,8 @@ import torch
 
 from optimizers.fused import FusedAdagrad, FusedAdam, FusedAdamW, FusedRMSprop, FusedSGD
 
-PATHS = ("stacked", "per-seed", "one-seed")
+PATHS = ("stacked", "vmapped", "per-seed", "one-seed")
+STACKED_PATHS = ("stacked", "vmapped")  # one tensor per parameter with a seed dimension
 LR_GRID_SGD = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
 LR_GRID_ADAPTIVE = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
 
@@ -47,8 +53,8 @@ class OptimizerEntry:
 
     @property
     def batch_safe(self) -> bool:
-        """Whether seeds may share one stacked tensor per parameter (and BLOCK padding)."""
-        return self.path == "stacked"
+        """Whether seeds share one stacked tensor per parameter (and BLOCK padding)."""
+        return self.path in STACKED_PATHS
 
 
 def _entry(name, cls, defaults, grid, description, **kw) -> OptimizerEntry:

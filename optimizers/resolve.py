@@ -20,6 +20,7 @@ import torch
 
 from optimizers.fused import compile_step
 from optimizers.registry import BUILTINS, OptimizerEntry
+from optimizers.vmapped import VmappedOptimizer
 from problems.names import did_you_mean
 
 
@@ -167,6 +168,8 @@ def build(
     if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or lr <= 0):
         raise OptimizerError(f"optimizer {entry.name}: lr must be a positive number, got {lr!r}")
     try:
+        if entry.path == "vmapped":
+            return VmappedOptimizer(entry.factory, params, merged)
         return compile_step(entry.factory(params, **merged), compiled)
     except Exception as err:
         first = (str(err).strip().splitlines() or [""])[0][:200]
