@@ -95,7 +95,7 @@ class Float32Only(torch.optim.SGD):
 def test_probe_picks_the_fastest_exact_path(tmp_path):
     coupled, paths = write_plugin(tmp_path), tmp_path / "paths.py"
     paths.write_text(PATHS)
-    assert checked_entry(f"{paths}:TrustSGD", {"lr": 0.01}).path == "per-seed"
+    assert checked_entry(f"{paths}:TrustSGD", {"lr": 0.01}).path == "vmapped"
     assert checked_entry(f"{coupled}:ClippedSGD", {"lr": 0.1}).path == "one-seed"
     assert checked_entry(f"{coupled}:make_sgd", {"lr": 0.01}).path == "stacked"
 
