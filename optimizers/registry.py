@@ -11,7 +11,8 @@ How the engine hands parameters to an optimizer (``path``), decided for plug-ins
   elementwise updates (SGD, Adam, Lion, ...): the fastest path.
 * ``vmapped``: stacked tensors, and the optimizer's step for ONE seed's tensors runs under
   torch.func.vmap over the seeds, its state stacked the same way (optimizers/vmapped.py).
-  Exact for updates that couple entries WITHIN a tensor and that vmap can run (no
+  Exact for updates that couple entries within a tensor or a seed's tensors (a global
+  gradient-norm clip) and that vmap can run (no
   ``.item()``, no branch on a tensor's value, no random draws): Shampoo, LARS, ...; the
   per-seed path's result in one batched program.
 * ``per-seed``: every seed gets its own parameter tensors (views into the stacked ones), all in
