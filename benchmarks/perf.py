@@ -188,13 +188,17 @@ def path_rate(spec: str, path: str, seeds: int, steps: int) -> float:
 
 def coupled_rows(seeds: int = 1024, steps: int = 40) -> list[dict]:
     """Optimizers that couple entries within a tensor (LAMB's trust ratio, Shampoo's
-    preconditioner): every seed's own tensors in one optimizer against one seed at a time."""
+    preconditioner): the path the probe picks (vmapped where vmap runs the step, else every
+    seed's own tensors in one optimizer) against one seed at a time."""
+    from benchmarks.probe import checked_entry
+
     rows = []
     for spec in COUPLED_PLUGINS:
-        per_seed = median(lambda spec=spec: path_rate(spec, "per-seed", seeds, steps), 1)
+        path = checked_entry(spec, {}, torch.float32).path
+        batched = median(lambda spec=spec, path=path: path_rate(spec, path, seeds, steps), 1)
         one_seed = median(lambda spec=spec: path_rate(spec, "one-seed", 16, steps), 1)
         case = f"{spec.rpartition(':')[2]} {PATH_PROBLEM} S={seeds}"
-        rows.append(row(case, "per-seed tensors / one-seed path", per_seed / one_seed, 20))
+        rows.append(row(case, f"{path} (probe's path) / one-seed path", batched / one_seed, 20))
     return rows
 
 
@@ -237,7 +241,7 @@ def measure() -> list[dict]:
     ]
     rows += [
         row(case, "engine / naive per-seed loop", engine / naive, 300),
-        row(case, "engine / best hand-written (fused)", engine / hand, 0.5),
+        row(case, "engine / best hand-written (fused)", engine / hand, 0.85),
         row(case, "engine autograd path / naive", autograd / naive),
         row(case, "engine seed-steps/s", engine),
     ]
@@ -287,7 +291,31 @@ def measure() -> list[dict]:
         row(case, "seed-steps spared by stopping", saving["seed_steps"]),
         row(case, "last seed's stop step", saving["last_stop"]),
     ]
+    rows += optstep_rows()
     return rows
+
+
+def optstep_rows() -> list[dict]:
+    """The built-ins' compiled step (optimizers/fused.py) against torch.optim's, on relu1d's
+    parameter shapes (S = 1024, H = 32): what the optimizer step costs inside a training step."""
+    from optimizers.fused import FusedAdam
+
+    def step_rate(compiled: bool) -> float:
+        g = torch.Generator().manual_seed(0)
+        shapes = [(1024, 32)] * 3 + [(1024,)]
+        params = [torch.randn(s, generator=g, requires_grad=True) for s in shapes]
+        for p in params:
+            p.grad = torch.randn(p.shape, generator=g)
+        opt = FusedAdam(params, lr=1e-3).compile_step(compiled)
+        opt.step()  # compiles (once per process)
+        start = time.perf_counter()
+        for _ in range(200):
+            opt.step()
+        return 200 / (time.perf_counter() - start)
+
+    case = "Adam step, [1024, 32] x 3 + [1024]"
+    ratio = median(lambda: step_rate(True)) / median(lambda: step_rate(False))
+    return [row(case, "compiled (batch-invariant) / torch.optim", ratio)]
 
 
 def main() -> None:

@@ -6,8 +6,10 @@ ratios, Shampoo/SOAP preconditioners, Muon) are exact when each seed has its own
 updates that couple tensors (a global gradient-norm clip, SAM's radius, L-BFGS) only one seed
 at a time. What an optimizer couples is not written anywhere, so the probe trains a few seeds
 of a tiny problem each way, in the run's dtype, and takes the fastest path that reproduces the
-one-seed result. It also finds the step contract: a closure (SAM, L-BFGS) or gradients that
-carry a graph (SophiaH, AdaHessian), each tried only when the plain step says it needs it.
+one-seed result (stacked, then vmapped: the plug-in's one-seed step under torch.func.vmap,
+then per-seed, then one-seed). It also finds the step contract: a closure (SAM, L-BFGS) or
+gradients that carry a graph (SophiaH, AdaHessian), each tried only when the plain step says it
+needs it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import warnings
 
 import numpy as np
 import torch
@@ -22,6 +25,7 @@ import torch
 from benchmarks.engine import RunConfig, train_cell
 from optimizers.registry import OptimizerEntry
 from optimizers.resolve import OptimizerError, resolve
+from optimizers.vmapped import VMAP_FAILED
 from problems.registry import make
 
 PROBE_PROBLEM = "relu1d-x2:width=3"
@@ -89,19 +93,26 @@ def step_contract(entry: OptimizerEntry, hp: dict, dtype) -> OptimizerEntry:
 
 
 def _attempt(entry: OptimizerEntry, hp: dict, seeds: list[int], dtype, rng: int = 0):
+    """The path's parameters, or None when the optimizer cannot take it: it raises, or on the
+    vmapped path its step fell back to one seed at a time (vmap could not run it)."""
     try:
-        return _train(entry, hp, seeds, dtype, rng)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            got = _train(entry, hp, seeds, dtype, rng)
     except Exception:  # a path the optimizer cannot take is a path not taken
         return None
+    if any(VMAP_FAILED in str(w.message) for w in caught):
+        return None
+    return got
 
 
 def choose_path(entry: OptimizerEntry, hp: dict, dtype) -> tuple[str, float]:
     """(path, max parameter difference of that path against the one-seed path).
 
-    Deterministic optimizers: the first of stacked, per-seed whose result equals training each
-    seed alone. Randomized ones (Hessian-vector optimizers, and any whose one-seed result
-    changes with the generator) cannot be
-    compared with a one-seed run; for them per-seed tensors are taken when a seed's result
+    Deterministic optimizers: the first of stacked, vmapped, per-seed whose result equals
+    training each seed alone (vmapped only where vmap ran every step). Randomized ones
+    (Hessian-vector optimizers, and any whose one-seed result changes with the generator)
+    cannot be compared with a one-seed run; for them per-seed tensors are taken when a seed's result
     does not change as another seed's initialization is replaced (same draws, same shapes as
     a one-seed run), else one seed at a time."""
     tol = PROBE_TOL.get(dtype, 1e-5)
@@ -112,7 +123,7 @@ def choose_path(entry: OptimizerEntry, hp: dict, dtype) -> tuple[str, float]:
     # probe run does not show it (SophiaH's clipped update hides its estimate for a while).
     random = entry.hessian or max_difference(alone, again) > 0.0
     if not random:
-        for path in ("stacked", "per-seed"):
+        for path in ("stacked", "vmapped", "per-seed"):
             got = _attempt(dataclasses.replace(entry, path=path), hp, seeds, dtype)
             if got is not None and (diff := max_difference(got, alone)) <= tol:
                 return path, diff

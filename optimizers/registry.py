@@ -9,6 +9,12 @@ How the engine hands parameters to an optimizer (``path``), decided for plug-ins
 
 * ``stacked``: one tensor per model parameter with a leading seed dimension. Exact for
   elementwise updates (SGD, Adam, Lion, ...): the fastest path.
+* ``vmapped``: stacked tensors, and the optimizer's step for ONE seed's tensors runs under
+  torch.func.vmap over the seeds, its state stacked the same way (optimizers/vmapped.py).
+  Exact for updates that couple entries within a tensor or a seed's tensors (a global
+  gradient-norm clip) and that vmap can run (no
+  ``.item()``, no branch on a tensor's value, no random draws): Shampoo, LARS, ...; the
+  per-seed path's result in one batched program.
 * ``per-seed``: every seed gets its own parameter tensors (views into the stacked ones), all in
   one optimizer. Exact for updates that couple entries WITHIN a tensor (LAMB/LARS trust ratios,
   Shampoo/SOAP preconditioners, Muon's orthogonalization).
@@ -23,7 +29,10 @@ from dataclasses import dataclass, field
 
 import torch
 
-PATHS = ("stacked", "per-seed", "one-seed")
+from optimizers.fused import FusedAdagrad, FusedAdam, FusedAdamW, FusedRMSprop, FusedSGD
+
+PATHS = ("stacked", "vmapped", "per-seed", "one-seed")
+STACKED_PATHS = ("stacked", "vmapped")  # one tensor per parameter with a seed dimension
 LR_GRID_SGD = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
 LR_GRID_ADAPTIVE = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
 
@@ -45,8 +54,8 @@ class OptimizerEntry:
 
     @property
     def batch_safe(self) -> bool:
-        """Whether seeds may share one stacked tensor per parameter (and BLOCK padding)."""
-        return self.path == "stacked"
+        """Whether seeds share one stacked tensor per parameter (and BLOCK padding)."""
+        return self.path in STACKED_PATHS
 
 
 def _entry(name, cls, defaults, grid, description, **kw) -> OptimizerEntry:
@@ -59,33 +68,33 @@ BUILTINS: dict[str, OptimizerEntry] = {
     for e in [
         _entry(
             "gd",
-            optim.SGD,
+            FusedSGD,
             {"lr": 0.1},
             LR_GRID_SGD,
             "full-batch gradient descent (exact risk even on sampled problems)",
             full_batch=True,
         ),
-        _entry("sgd", optim.SGD, {"lr": 0.01}, LR_GRID_SGD, "plain SGD"),
+        _entry("sgd", FusedSGD, {"lr": 0.01}, LR_GRID_SGD, "plain SGD"),
         _entry(
             "momentum",
-            optim.SGD,
+            FusedSGD,
             {"lr": 0.01, "momentum": 0.9},
             LR_GRID_SGD,
             "heavy-ball momentum SGD",
         ),
         _entry(
             "nesterov",
-            optim.SGD,
+            FusedSGD,
             {"lr": 0.01, "momentum": 0.9, "nesterov": True},
             LR_GRID_SGD,
             "Nesterov momentum SGD",
         ),
-        _entry("adagrad", optim.Adagrad, {"lr": 0.01}, LR_GRID_ADAPTIVE, "AdaGrad"),
-        _entry("rmsprop", optim.RMSprop, {"lr": 1e-3}, LR_GRID_ADAPTIVE, "RMSprop"),
-        _entry("adam", optim.Adam, {"lr": 1e-3}, LR_GRID_ADAPTIVE, "Adam"),
+        _entry("adagrad", FusedAdagrad, {"lr": 0.01}, LR_GRID_ADAPTIVE, "AdaGrad"),
+        _entry("rmsprop", FusedRMSprop, {"lr": 1e-3}, LR_GRID_ADAPTIVE, "RMSprop"),
+        _entry("adam", FusedAdam, {"lr": 1e-3}, LR_GRID_ADAPTIVE, "Adam"),
         _entry(
             "adamw",
-            optim.AdamW,
+            FusedAdamW,
             {"lr": 1e-3},
             LR_GRID_ADAPTIVE,
             "AdamW (decoupled weight decay 0.01 moves dead neurons)",

@@ -18,7 +18,9 @@ from pathlib import Path
 
 import torch
 
+from optimizers.fused import compile_step
 from optimizers.registry import BUILTINS, OptimizerEntry
+from optimizers.vmapped import VmappedOptimizer
 from problems.names import did_you_mean
 
 
@@ -156,14 +158,19 @@ def resolve(name: str) -> OptimizerEntry:
     raise OptimizerError(f"unknown optimizer {name!r}.{hint} The form is {ACCEPTED_FORMS}")
 
 
-def build(entry: OptimizerEntry, params: list[torch.Tensor], hp: dict) -> torch.optim.Optimizer:
-    """Instantiate with defaults overridden by ``hp``; bad values raise one-line errors."""
+def build(
+    entry: OptimizerEntry, params: list[torch.Tensor], hp: dict, compiled: bool = False
+) -> torch.optim.Optimizer:
+    """Instantiate with defaults overridden by ``hp``; bad values raise one-line errors.
+    ``compiled`` turns on the built-ins' compiled step (optimizers/fused.py)."""
     merged = {**entry.defaults, **hp}
     lr = merged.get("lr")
     if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or lr <= 0):
         raise OptimizerError(f"optimizer {entry.name}: lr must be a positive number, got {lr!r}")
     try:
-        return entry.factory(params, **merged)
+        if entry.path == "vmapped":
+            return VmappedOptimizer(entry.factory, params, merged)
+        return compile_step(entry.factory(params, **merged), compiled)
     except Exception as err:
         first = (str(err).strip().splitlines() or [""])[0][:200]
         hint = ""

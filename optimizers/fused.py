@@ -1,0 +1,342 @@
+"""The built-in optimizers with one compiled update per step (issue 19 item 2).
+
+torch.optim's CPU updates run one small kernel per operation and tensor (Adam: about ten per
+parameter), which made the optimizer step, not the gradient, the larger part of a relu1d step.
+torch's own ``fused=True`` kernels are fast but not batch-invariant (their vector and tail loops
+round differently, so a seed's update would depend on its position in the batch).
+
+Here each class is its torch.optim parent with ``step`` replaced, when compiling is on, by ONE
+torch.compile'd functional update of all tensors of a parameter group:
+
+* dynamic sizes (every tensor is handed over flattened, sizes symbolic), so one kernel serves
+  every batch size: the same arithmetic for a seed alone or in a batch of 1000 (BLOCK padding
+  in benchmarks/engine.py leaves no tail loop), i.e. bitwise batch invariance is kept;
+* hyperparameters (lr, betas, eps, weight decay, bias corrections) go in as a tensor, so a
+  learning-rate grid or a schedule that changes ``group['lr']`` never recompiles;
+* the state is torch.optim's own (same keys, created by the parent's ``_init_group``), so
+  ``state_dict()``, schedulers, and an engine that rebuilds the optimizer for fewer seeds see
+  a normal torch.optim optimizer whose state tensors carry the leading seed dimension.
+
+The scalar arithmetic (bias corrections, step sizes) is done in Python doubles exactly as
+torch.optim's single-tensor path does it, and the tensor arithmetic is the same sequence of
+operations, so the result equals torch.optim's to rounding (tests/optimizers/test_fused.py).
+Without compiling (the default, and what the engine does without ``--compile``) ``step`` is
+torch.optim's own. Options the compiled update does not cover (maximize, complex or sparse
+tensors, capturable, differentiable, foreach/fused) also take torch.optim's step.
+"""
+
+from __future__ import annotations
+
+import types
+import warnings
+from collections.abc import Callable
+
+import torch
+
+# One compiled function per (update, flags, dtype, device, number of tensors): each is its
+# own code object, so Dynamo's per-function recompile limit is never shared between them.
+_COMPILED: dict[tuple, Callable] = {}
+_EAGER = "eager"  # marks a key whose compilation failed: torch.optim's step from then on
+
+
+def _fresh(fn: Callable) -> Callable:
+    """A copy of ``fn`` with its own code object (Dynamo keeps its cache on the code)."""
+    return types.FunctionType(
+        fn.__code__.replace(), fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__
+    )
+
+
+# The functional updates. Each takes flat tensors (parameters, gradients, state) and a
+# [n, k] tensor of per-tensor scalars in the parameters' dtype, and updates in place. The
+# operations follow torch.optim's _single_tensor_* functions one for one.
+
+
+def _sgd(params, grads, bufs, scalars, weight_decay: bool, momentum: bool, nesterov: bool):
+    for i in range(len(params)):
+        neg_lr, wd, mom, damp = scalars[i, 0], scalars[i, 1], scalars[i, 2], scalars[i, 3]
+        g = grads[i]
+        if weight_decay:
+            g = g + wd * params[i]
+        if momentum:
+            buf = bufs[i] * mom + damp * g
+            bufs[i].copy_(buf)
+            g = g + mom * buf if nesterov else buf
+        params[i].copy_(params[i] + neg_lr * g)
+
+
+def _adam(params, grads, avgs, sqs, maxs, scalars, weight_decay: bool, decoupled: bool):
+    amsgrad = len(maxs) > 0
+    for i in range(len(params)):
+        s = scalars[i]
+        shrink, wd, one_minus_b1, b2, one_minus_b2 = s[0], s[1], s[2], s[3], s[4]
+        neg_step_size, bc2_sqrt, eps = s[5], s[6], s[7]
+        p, g = params[i], grads[i]
+        if weight_decay and decoupled:
+            p = p * shrink
+        elif weight_decay:
+            g = g + wd * p
+        avg = torch.lerp(avgs[i], g, one_minus_b1)
+        sq = sqs[i] * b2 + one_minus_b2 * g * g
+        avgs[i].copy_(avg)
+        sqs[i].copy_(sq)
+        if amsgrad:
+            sq = torch.maximum(maxs[i], sq)
+            maxs[i].copy_(sq)
+        denom = sq.sqrt() / bc2_sqrt + eps
+        params[i].copy_(p + neg_step_size * avg / denom)
+
+
+def _rmsprop(params, grads, sqs, grad_avgs, bufs, scalars, weight_decay: bool, centered: bool):
+    momentum = len(bufs) > 0
+    for i in range(len(params)):
+        s = scalars[i]
+        neg_lr, wd, alpha, one_minus_alpha, eps, mom = s[0], s[1], s[2], s[3], s[4], s[5]
+        g = grads[i]
+        if weight_decay:
+            g = g + wd * params[i]
+        sq = sqs[i] * alpha + one_minus_alpha * g * g
+        sqs[i].copy_(sq)
+        if centered:
+            mean = torch.lerp(grad_avgs[i], g, one_minus_alpha)
+            grad_avgs[i].copy_(mean)
+            avg = (sq - mean * mean).sqrt() + eps
+        else:
+            avg = sq.sqrt() + eps
+        if momentum:
+            buf = bufs[i] * mom + g / avg
+            bufs[i].copy_(buf)
+            params[i].copy_(params[i] + neg_lr * buf)
+        else:
+            params[i].copy_(params[i] + neg_lr * g / avg)
+
+
+def _adagrad(params, grads, sums, scalars, weight_decay: bool):
+    for i in range(len(params)):
+        neg_clr, wd, eps = scalars[i, 0], scalars[i, 1], scalars[i, 2]
+        g = grads[i]
+        if weight_decay:
+            g = g + wd * params[i]
+        total = sums[i] + g * g
+        sums[i].copy_(total)
+        params[i].copy_(params[i] + neg_clr * g / (total.sqrt() + eps))
+
+
+class FusedStep:
+    """Mixin: ``step`` runs ``self._compiled_step(group)`` for every parameter group when
+    compiling is on and the group's options are covered, else the torch.optim parent's."""
+
+    compiled = False  # set by ``compile_step``; the engine does this under ``--compile``
+    _UNSUPPORTED = ("maximize", "capturable", "differentiable", "foreach", "fused")
+
+    def compile_step(self, on: bool = True) -> FusedStep:
+        self.compiled = on
+        return self
+
+    def _covered(self, group: dict) -> bool:
+        """Whether the compiled update computes what torch.optim's step would for this group."""
+        if any(group.get(k) for k in self._UNSUPPORTED):
+            return False
+        return all(
+            not p.grad.is_sparse and not torch.is_complex(p)
+            for p in group["params"]
+            if p.grad is not None
+        )
+
+    def step(self, closure=None):
+        if not self.compiled or not all(self._covered(g) for g in self.param_groups):
+            return super().step(closure)
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        with torch.no_grad():
+            for i, group in enumerate(self.param_groups):
+                if not self._compiled_step(group):  # nothing of this group was touched
+                    self._parent_step(self.param_groups[i:])
+                    break
+        return loss
+
+    def _parent_step(self, groups: list[dict]) -> None:
+        """torch.optim's step for these groups only."""
+        every = self.param_groups
+        self.param_groups = groups
+        try:
+            super().step()
+        finally:
+            self.param_groups = every
+
+    def _run(self, name: str, fn: Callable, flags: tuple, tensors: list[list], rows) -> bool:
+        """Call the compiled update for this layout (compiling it on first use). False, with
+        nothing changed, when the tensors do not fit it (not contiguous, mixed dtypes or
+        devices, fewer than two seeds) or the compiler fails (after one warning; that layout
+        then stays on torch.optim's step)."""
+        if not tensors[0]:
+            return True
+        key = _layout(name, flags, tensors)
+        if key is None:
+            return False
+        compiled = _COMPILED.get(key)
+        if compiled is None:
+            for group in tensors:
+                for t in group:
+                    torch._dynamo.mark_dynamic(t, 0)
+            # Dynamo's guards would re-check per call what the key already pins down (flags,
+            # dtype, device, every tensor's shape but the seed dimension, contiguity); with
+            # 17 tensors they cost more than Adam's arithmetic, so they are dropped.
+            compiled = torch.compile(
+                _fresh(fn), options={"guard_filter_fn": torch.compiler.skip_all_guards_unsafe}
+            )
+            _COMPILED[key] = compiled
+        if compiled is _EAGER:
+            return False
+        scalars = torch.tensor(rows, dtype=tensors[0][0].dtype)  # Python doubles rounded once
+        try:
+            compiled(*tensors, scalars, *flags)
+        except Exception as err:
+            line = (str(err).strip().splitlines() or [""])[0][:160]
+            warnings.warn(
+                f"torch.compile failed for the {name} update ({type(err).__name__}: {line});"
+                " running torch.optim's step",
+                stacklevel=4,
+            )
+            _COMPILED[key] = _EAGER
+            return False
+        return True
+
+
+def _layout(name: str, flags: tuple, tensors: list[list[torch.Tensor]]) -> tuple | None:
+    """What a compiled update is specialized to: the update and its flags, dtype, device, and
+    per tensor its shape after the leading seed dimension (which is dynamic and must be the
+    same for all). None when the tensors do not fit one compiled update."""
+    first = tensors[0][0]
+    seeds = first.shape[0] if first.dim() else 0
+    every = [t for group in tensors for t in group]
+    fits = seeds >= 2 and all(
+        t.dim() >= 1
+        and t.shape[0] == seeds
+        and t.is_contiguous()
+        and t.dtype == first.dtype
+        and t.device == first.device
+        for t in every
+    )
+    if not fits:
+        return None
+    shapes = tuple(tuple(tuple(t.shape[1:]) for t in group) for group in tensors)
+    return (name, flags, first.dtype, str(first.device), shapes)
+
+
+def _next_steps(state_steps: list[torch.Tensor]) -> list[float]:
+    """The values torch.optim's per-parameter step counters take at this step."""
+    return [float(t) + 1 for t in state_steps]
+
+
+def _advance(state_steps: list[torch.Tensor]) -> None:
+    if state_steps:
+        torch._foreach_add_(state_steps, 1)
+
+
+class FusedSGD(FusedStep, torch.optim.SGD):
+    """torch.optim.SGD (plain, momentum, Nesterov) with a compiled step."""
+
+    def _covered(self, group: dict) -> bool:
+        """torch.optim starts a momentum buffer as a copy of the first gradient: that first
+        step is torch.optim's."""
+        fresh = group["momentum"] != 0 and any(
+            "momentum_buffer" not in self.state[p] for p in group["params"] if p.grad is not None
+        )
+        return not fresh and super()._covered(group)
+
+    def _compiled_step(self, group: dict) -> bool:
+        params, grads, bufs = [], [], []
+        self._init_group(group, params, grads, bufs)
+        momentum = group["momentum"] != 0
+        wd = group["weight_decay"]
+        row = [-float(group["lr"]), wd, group["momentum"], 1 - group["dampening"]]
+        flags = (wd != 0, momentum, bool(group["nesterov"]))
+        tensors = [params, grads, bufs if momentum else []]
+        return self._run("sgd", _sgd, flags, tensors, [row] * len(params))
+
+
+class FusedAdam(FusedStep, torch.optim.Adam):
+    """torch.optim.Adam (and AdamW, its decoupled-weight-decay group option) with a compiled
+    step."""
+
+    def _compiled_step(self, group: dict) -> bool:
+        params, grads, avgs, sqs, maxs, steps = [], [], [], [], [], []
+        self._init_group(group, params, grads, avgs, sqs, maxs, steps)
+        beta1, beta2 = (float(b) for b in group["betas"])
+        lr, wd = float(group["lr"]), group["weight_decay"]
+        rows = []
+        for step in _next_steps(steps):
+            bc1 = 1 - beta1**step
+            bc2 = 1 - beta2**step
+            shrink = 1 - lr * wd
+            eps = group["eps"]
+            rows.append([shrink, wd, 1 - beta1, beta2, 1 - beta2, -lr / bc1, bc2**0.5, eps])
+        flags = (wd != 0, bool(group["decoupled_weight_decay"]))
+        tensors = [params, grads, avgs, sqs, maxs if group["amsgrad"] else []]
+        done = self._run("adam", _adam, flags, tensors, rows)
+        if done:
+            _advance(steps)
+        return done
+
+
+class FusedAdamW(FusedAdam, torch.optim.AdamW):
+    """torch.optim.AdamW with a compiled step."""
+
+
+class FusedRMSprop(FusedStep, torch.optim.RMSprop):
+    """torch.optim.RMSprop (plain, centered, momentum) with a compiled step."""
+
+    def _compiled_step(self, group: dict) -> bool:
+        params, grads, sqs, bufs, grad_avgs, steps = [], [], [], [], [], []
+        self._init_group(group, params, grads, sqs, bufs, grad_avgs, steps)
+        alpha, wd = group["alpha"], group["weight_decay"]
+        row = [-float(group["lr"]), wd, alpha, 1 - alpha, group["eps"], group["momentum"]]
+        flags = (wd != 0, bool(group["centered"]))
+        tensors = [
+            params,
+            grads,
+            sqs,
+            grad_avgs if group["centered"] else [],
+            bufs if group["momentum"] > 0 else [],
+        ]
+        done = self._run("rmsprop", _rmsprop, flags, tensors, [row] * len(params))
+        if done:
+            _advance(steps)
+        return done
+
+
+class FusedAdagrad(FusedStep, torch.optim.Adagrad):
+    """torch.optim.Adagrad with a compiled step."""
+
+    def _compiled_step(self, group: dict) -> bool:
+        params, grads, sums, steps = [], [], [], []
+        self._init_group(group, params, grads, sums, steps)
+        lr, decay, wd = float(group["lr"]), group["lr_decay"], group["weight_decay"]
+        rows = [[-lr / (1 + (s - 1) * decay), wd, group["eps"]] for s in _next_steps(steps)]
+        done = self._run("adagrad", _adagrad, (wd != 0,), [params, grads, sums], rows)
+        if done:
+            _advance(steps)
+        return done
+
+
+def compile_step(opt: torch.optim.Optimizer, on: bool) -> torch.optim.Optimizer:
+    """Turn the compiled step on for a fused built-in; any other optimizer is returned as is."""
+    if isinstance(opt, FusedStep):
+        opt.compile_step(on)
+    return opt
+
+
+def warm_step(make: Callable[[list[torch.Tensor]], torch.optim.Optimizer], params: dict) -> None:
+    """Compile a fused built-in's step before a clock starts: two steps (SGD's first momentum
+    step is torch.optim's) on copies of ``params`` with zero gradients. One compiled update
+    serves every batch size, so a block of seeds is enough."""
+    leaves = [p.detach().clone().requires_grad_(True) for p in params.values()]
+    opt = make(leaves)
+    if not (isinstance(opt, FusedStep) and opt.compiled):
+        return
+    for _ in range(2):
+        for p in leaves:
+            p.grad = torch.zeros_like(p)
+        opt.step()
