@@ -278,6 +278,119 @@ def _jentzen_riekert_compare(doc: dict) -> dict:
     return {"rows": rows, "families": {}, "notes": []}
 
 
+PETZKA_LOSS = 4.817  # their 2-1-1-1 local minimum's loss (Section 5.4)
+PETZKA_B = (0.0182, 0.0004)  # its B-matrix eigenvalues: positive definite
+
+
+def _petzka_suite(quick: bool) -> dict:
+    """Start every run next to the planted 2-21-21-1 local minimum (problem ``planted-deep``)
+    and train it with the five classic optimizers (float64, full batch) until it is
+    stationary or the budget runs out; quick: fewer seeds and steps."""
+    return {
+        "name": "petzka-2021" + ("-quick" if quick else ""),
+        "description": "Petzka & Sminchisescu (2021): escapes from a planted deep local minimum",
+        "seeds": 128 if quick else 512,
+        "steps": 3000 if quick else 20000,
+        "dtype": "float64",
+        "hessian": 0,
+        "stop": {"grad_tol": "problem"},
+        "problems": ["planted-deep"],
+        "optimizers": [
+            {"name": "sgd", "lr": 0.1},
+            {"name": "momentum", "lr": 0.05},
+            {"name": "adagrad", "lr": 0.05},
+            {"name": "rmsprop", "lr": 0.001},
+            {"name": "adam", "lr": 0.01},
+        ],
+    }
+
+
+def _petzka_compare(doc: dict) -> dict:
+    """The construction's numbers next to the paper's (the small minimum's loss, its B
+    eigenvalues and the verdict), then per optimizer the escape rate: the share of runs
+    ending below the planted level by more than the tolerance, with its Wilson interval.
+    The paper publishes no rate; Theorem 9 predicts a local minimum, so runs started close
+    enough should not descend from it (an escape needs a drift along the flat directions of
+    the set of minima to where it turns into saddles: "non-attracting")."""
+    from benchmarks.metrics import wilson_interval
+
+    rows, notes, first = [], [], doc["cells"][0]["problem_info"]
+    options = first["options"]
+    loss, b1 = options["small_loss"], options["b1_eigenvalues"]
+    paper_sign = "positive definite"
+    b_sign = (
+        "positive definite" if min(b1) > 0 else "negative definite" if max(b1) < 0 else "indefinite"
+    )
+    rows.append(_fixed("2-1-1-1 minimum loss L", loss, PETZKA_LOSS, "not comparable (other data)"))
+    rows.append(
+        _fixed(
+            "B eigenvalues (layer 1)",
+            [round(e, 6) for e in b1],
+            list(PETZKA_B),
+            "agrees" if b_sign == paper_sign else "differs",
+            test=f"definiteness: measured {b_sign}, paper {paper_sign}",
+        )
+    )
+    rows.append(
+        _fixed(
+            f"verdict of {options['splits']} splits",
+            options["kind"],
+            "local-min",
+            "agrees" if options["kind"] == "local-min" else "differs",
+            test=f"Theorem 9 (max relative |D| {options['max_d_relative']:.1e})",
+        )
+    )
+    for cell in doc["cells"]:
+        info = cell["problem_info"]
+        level = dict(info["levels"]).get("planted")
+        risk = final_risks(cell)
+        finite = np.isfinite(risk)
+        escaped = int((risk[finite] < level - info["tol"]).sum()) if level is not None else 0
+        runs = len(risk)
+        rows.append(
+            {
+                "problem": cell["problem"],
+                "optimizer": cell["optimizer"]["name"],
+                "measured": escaped,
+                "runs": runs,
+                "rate": escaped / runs if runs else math.nan,
+                "interval": list(wilson_interval(escaped, runs)),
+                "published_percent": None,
+                "test": "escape: final risk < planted level - tol",
+                "p_value": None,
+                "verdict": "not published",
+                "stayed": sum(f == "level" for f in cell["records"]["fate"]) / runs,
+                "unconverged": cell["metrics"].get("unconverged_share", 0.0),
+                "diverged": int((~finite).sum()),
+            }
+        )
+    wall = sum(cell.get("wall_s", 0.0) for cell in doc["cells"])
+    notes += [
+        f"training wall time {wall:.1f} s over {len(doc['cells'])} cell(s)",
+        "the paper's teacher weights and samples are not published: trapbench draws its own "
+        "(problem option data), so the loss and B eigenvalues are compared by sign and "
+        "definiteness, not value; its loss is L = 1/2 sum of squared errors",
+        "hidden layers have no biases (so B of a first-layer neuron is 2 x 2, matching the "
+        "paper's two eigenvalues); the planted splits are listed in the problem's options",
+        "no published escape rate: the prediction tested is that a local minimum (Theorem 9) "
+        "holds runs started next to it, so escapes need a drift along its flat directions",
+    ]
+    return {"rows": rows, "families": {}, "notes": notes}
+
+
+def _fixed(
+    name: str, measured, published_value, verdict: str, test: str = "value (data differ)"
+) -> dict:
+    """A row comparing one number of the construction with the paper's."""
+    return {
+        "problem": name,
+        "measured": measured,
+        "published": published_value,
+        "test": test,
+        "verdict": verdict,
+    }
+
+
 REPRODUCTIONS: dict[str, Reproduction] = {
     r.name: r
     for r in [
@@ -309,6 +422,16 @@ REPRODUCTIONS: dict[str, Reproduction] = {
             _jentzen_riekert_suite,
             _jentzen_riekert_compare,
         ),
+        Reproduction(
+            "petzka-2021",
+            "Petzka & Sminchisescu (2021), Non-attracting regions of local minima in deep and "
+            "wide neural networks, JMLR [seed 003]",
+            "Section 5.4: a 2-1-1-1 sigmoid local minimum split up to 2-21-21-1 (B-matrix and "
+            "D-condition of Theorem 9 checked); escape rate of five optimizers from small "
+            "perturbations of it",
+            _petzka_suite,
+            _petzka_compare,
+        ),
     ]
 }
 
@@ -320,6 +443,20 @@ def table(result: dict) -> str:
         f"{'p':>7s}  verdict"
     ]
     for row in result["rows"]:
+        if "published" in row:
+            lines.append(
+                f"{row['problem']:28s} measured {row['measured']} vs paper {row['published']}: "
+                f"{row['verdict']} ({row['test']})"
+            )
+            continue
+        if "stayed" in row:
+            low, high = row["interval"]
+            lines.append(
+                f"{row['problem']:16s} {row['optimizer']:9s} escaped {row['measured']}/"
+                f"{row['runs']} [{low:.1%}, {high:.1%}], stayed at the level {row['stayed']:.1%}"
+                f", unconverged {row['unconverged']:.1%} ({row['verdict']})"
+            )
+            continue
         if "misplaced" in row:
             lines.append(
                 f"{row['problem']:28s} {row['optimizer']:9s} global {row['rate']:6.1%} vs bound "

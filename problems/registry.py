@@ -179,4 +179,5 @@ def _load_families() -> None:
     import problems.deepfc  # noqa: F401
     import problems.gaussian  # noqa: F401
     import problems.planted  # noqa: F401
+    import problems.planted_deep  # noqa: F401
     import problems.relu1d  # noqa: F401

@@ -20,6 +20,7 @@ INSTANCES = [
     "deep-teacher:arch=2-6-5-1,points=16",
     "deep-target:arch=1-6-1,points=16,act=tanh",
     "planted-sigmoid",
+    "planted-deep:h1=3,h2=2",
 ]
 CPU = torch.device("cpu")
 
