@@ -94,13 +94,13 @@ def zigzag(kinks: int, a: float = 0.0, b: float = 1.0, height: float = 1.0) -> T
 def fourth_root() -> Target:
     """x^(1/4) on [0, 1], setting 1 of Ibragimov, Jentzen & Riekert (2022, arXiv:2212.13111,
     Section 4). Its derivative is unbounded at 0, so no piece is polynomial: the quadrature is
-    accurate, not exact (8 nodes per piece; the fixed break points 1e-4 and 1e-2 shorten the
+    accurate, not exact (8 nodes per piece; fixed break points from 1e-8 to 1e-1 shorten the
     pieces where f bends most)."""
     return Target(
         "root4",
         "x^(1/4)",
         lambda x: x.clamp_min(0).pow(0.25),
-        breakpoints=(1e-4, 1e-2),
+        breakpoints=(1e-8, 1e-6, 1e-4, 1e-3, 1e-2, 1e-1),
         degree=None,
     )
 
