@@ -323,7 +323,7 @@ def _reproduce(args) -> int:
         raise CliError(f"unknown reproduction {args.name!r}; known: {known} (trapbench list)")
     rep = reproduce.REPRODUCTIONS[args.name]
     suite = rep.suite(args.quick)
-    cells = suites.expand(suite, device=args.device, compile=not args.no_compile)
+    cells = reproduce.expand(suite, device=args.device, compile=not args.no_compile)
     out = Path(args.output or f"results/{suite['name']}.json")
     if args.resume and out.exists():
         doc = results.read(out)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import torch
@@ -246,8 +247,19 @@ def _train_chunk(problem, entry, hp, seeds, cfg, progress, keep_params):
     }
     with torch.no_grad():
         diag_init = problem.diagnostics({k: v.detach() for k, v in params.items()})
-    views = [] if stacked else seed_views(params, real)
-    leaves = list(params.values()) if stacked else [v for _, _, v in views]
+    # frozen parameters (Problem.frozen) never reach the optimizer, and their gradients never
+    # reach the stationarity measure or the stopping rules
+    frozen = set(problem.frozen)
+    if frozen and entry.hessian:
+        raise ValueError(f"{problem.name} freezes parameters; {entry.name} needs them all")
+
+    def trainable(grads: Params) -> Params:
+        return {k: g for k, g in grads.items() if k not in frozen}
+
+    views = [] if stacked else [x for x in seed_views(params, real) if x[0] not in frozen]
+    leaves = (
+        [p for k, p in params.items() if k not in frozen] if stacked else [v for *_, v in views]
+    )
     opt = build_optimizer(entry, leaves, hp, compiled=cfg.compile)
     scheduler = make_scheduler(cfg.schedule, opt, cfg.steps)
     modes = has_modes(opt)
@@ -395,9 +407,13 @@ def _train_chunk(problem, entry, hp, seeds, cfg, progress, keep_params):
             full_batch and not modes,  # schedule-free: the training point is not evaluated
             _exact_risk=lambda: widen(at_eval(lambda: problem.risk(detached()))),
             _measure=(
-                (lambda grads=grads: widen(problem.stationarity_of(grads)))
+                (lambda grads=grads: widen(problem.stationarity_of(trainable(grads))))
                 if full_batch and not modes
-                else (lambda: widen(at_eval(lambda: problem.stationarity_of(exact_gradient()[1]))))
+                else (
+                    lambda: widen(
+                        at_eval(lambda: problem.stationarity_of(trainable(exact_gradient()[1])))
+                    )
+                )
             ),
         )
         stopped_any = False
@@ -445,6 +461,7 @@ def _train_chunk(problem, entry, hp, seeds, cfg, progress, keep_params):
             ended[k] = now if rows is None else held[k].clone().index_copy_(0, rows, now)
     params = ended  # the whole chunk again, every seed where it ended
     final, grads = _autograd(problem.risk, params)
+    grads = trainable(grads)
     grad_norm = frobenius(grads)
     measure = problem.stationarity_of(grads)
     params_finite = torch.stack(

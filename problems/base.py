@@ -84,6 +84,9 @@ class Problem:
         the engine then trains seeds in chunks whose intermediates stay in cache
         (0: no automatic chunking).
     options: JSON-ready facts about the options (stored in the results with ``info()``).
+    frozen: names of parameters that are not trained (a paper that trains only some of them,
+        e.g. only the biases): the engine gives the optimizer the other tensors only, and the
+        stationarity measure and stopping rules see the trainable gradients only.
     """
 
     name: str
@@ -106,6 +109,7 @@ class Problem:
     hessian_risk: Callable[[Params], torch.Tensor] | None = None
     stationarity: Callable[[Params], torch.Tensor] | None = None
     options: dict = field(default_factory=dict)
+    frozen: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.provenance not in PROVENANCES:

@@ -22,7 +22,11 @@ from problems.registry import register
 from problems.rng import normal, problem_key, stream, uniform
 from problems.targets import TARGETS, Target, affine, zigzag
 
-INIT_SCHEMES = ("normal", "he", "xavier", "saddle")
+INIT_SCHEMES = ("normal", "he", "xavier", "saddle", "ijr1", "ijr2", "ijr4")
+ACTIVATIONS = ("relu", "clip")
+# train=... -> the parameters held fixed (Problem.frozen): Ibragimov, Jentzen & Riekert (2022,
+# arXiv:2212.13111, Section 4) train only b and c (setting 1) or only b (setting 2)
+FROZEN = {"all": (), "biases": ("w", "v"), "inner_biases": ("w", "v", "c")}
 
 CITE_NONCONV = (
     "Jentzen & Riekert (2024), Non-convergence to global minimizers for Adam and SGD "
@@ -39,10 +43,54 @@ CITE_LEVELS = (
 )
 
 
-def network(params: Params, x: torch.Tensor) -> torch.Tensor:
-    """N(x) for every seed: x [S, P] -> [S, P]."""
+def network(params: Params, x: torch.Tensor, act: str = "relu") -> torch.Tensor:
+    """N(x) for every seed: x [S, P] -> [S, P]; act "clip" is min(max(z, 0), 1)."""
     pre = torch.baddbmm(params["b"][:, None, :], x[:, :, None], params["w"][:, None, :])
-    return params["c"][:, None] + torch.bmm(torch.relu(pre), params["v"][:, :, None])[..., 0]
+    hidden = torch.relu(pre) if act == "relu" else pre.clamp(0.0, 1.0)
+    return params["c"][:, None] + torch.bmm(hidden, params["v"][:, :, None])[..., 0]
+
+
+def clip_as_relu(params: Params) -> Params:
+    """A width-H clip network as the width-2H ReLU network that equals it everywhere.
+
+    clip(z) = min(max(z, 0), 1) = relu(z) - relu(z - 1), so neuron (w, b, v) becomes
+    (w, b, v) and (w, b - 1, -v). Differentiable: autograd through it sums the two halves'
+    gradients back (clip_grad does the same for the closed form). In float32 b - 1 rounds to
+    b once |b| > 2^24 (setting 1's b = H^3 N at H = 1000): such runs need float64."""
+    w, b, v = params["w"], params["b"], params["v"]
+    return {
+        "w": torch.cat([w, w], dim=1),
+        "b": torch.cat([b, b - 1.0], dim=1),
+        "v": torch.cat([v, -v], dim=1),
+        "c": params["c"],
+    }
+
+
+def clip_grad(grads: Params) -> Params:
+    """The gradient of R(clip_as_relu(params)) from the width-2H gradient: chain rule through
+    the expansion (w and b appear in both halves, v with sign +1 and -1)."""
+    half = grads["w"].shape[1] // 2
+    return {
+        "w": grads["w"][:, :half] + grads["w"][:, half:],
+        "b": grads["b"][:, :half] + grads["b"][:, half:],
+        "v": grads["v"][:, :half] - grads["v"][:, half:],
+        "c": grads["c"],
+    }
+
+
+def exact_risk_act(params: Params, target: Target, act: str) -> torch.Tensor:
+    """exact_risk for either activation (a clip network through its ReLU expansion)."""
+    return exact_risk(clip_as_relu(params) if act == "clip" else params, target)
+
+
+def exact_risk_and_grad_act(
+    params: Params, target: Target, act: str
+) -> tuple[torch.Tensor, Params]:
+    """exact_risk_and_grad for either activation (clip: the expansion's, summed back)."""
+    if act == "relu":
+        return exact_risk_and_grad(params, target)
+    risk, grads = exact_risk_and_grad(clip_as_relu(params), target)
+    return risk, clip_grad(grads)
 
 
 def kinks(w: torch.Tensor, b: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
@@ -189,7 +237,13 @@ def kink_curvature(params: Params, target: Target) -> torch.Tensor:
 
 
 def sampled_risk(
-    params: Params, target: Target, key: int, seeds: torch.Tensor, step: int, batch: int
+    params: Params,
+    target: Target,
+    key: int,
+    seeds: torch.Tensor,
+    step: int,
+    batch: int,
+    act: str = "relu",
 ) -> torch.Tensor:
     """Mini-batch risk with a fresh uniform batch per step and per seed: [S].
 
@@ -197,8 +251,16 @@ def sampled_risk(
     """
     u = uniform(key, seeds, stream("batch", step), batch, params["w"].dtype)
     x = target.a + (target.b - target.a) * u.to(params["w"].device)
-    err = network(params, x) - target.fn(x)
+    err = network(params, x, act) - target.fn(x)
     return (err * err).mean(dim=1)
+
+
+# (exponent e, |Z|?) for w, b, v, c: the entry is H^e |Z| or H^e Z (initial_params)
+IJR_SCALES = {
+    "ijr1": ((3.0, True), (3.0, False), (-7 / 8, True), (0.0, False)),
+    "ijr2": ((-4 / 15, True), (-9 / 10, False), (-4 / 15, True), (-9 / 10, False)),
+    "ijr4": ((-1 / 7, True), (-1 / 2, False), (-1 / 7, True), (-1 / 2, False)),
+}
 
 
 def initial_params(
@@ -218,6 +280,12 @@ def initial_params(
     v, c ~ N(0, 2/H). xavier: N(0, 2/(fan_in + fan_out)) per layer. saddle: the constant
     network c = mean(f) with degenerate neurons (w = 0, b = 1, v = 0), every entry perturbed
     by N(0, noise^2): a neighbourhood of the saddle of seed 002. zero_bias sets b = c = 0.
+
+    ijr1, ijr2, ijr4: settings 1, 2 and 4 of Ibragimov, Jentzen & Riekert (2022,
+    arXiv:2212.13111, Section 4), with Z ~ N(0, 1) drawn independently per entry:
+    ijr1 w = H^3 |Z|, b = H^3 Z, v = H^(-7/8) |Z|, c = Z (the clip network of setting 1);
+    ijr2 w = v = H^(-4/15) |Z|, b = c = H^(-9/10) Z; ijr4 w = v = H^(-1/7) |Z|,
+    b = c = H^(-1/2) Z.
     """
     z = normal(key, seeds.cpu(), stream("init"), 3 * width + 1, dtype).to(device)
     zw, zb, zv, zc = z[:, :width], z[:, width : 2 * width], z[:, 2 * width : 3 * width], z[:, -1]
@@ -229,6 +297,18 @@ def initial_params(
     elif scheme == "xavier":
         sw = sb = math.sqrt(2.0 / (1 + width))
         sv = sc = math.sqrt(2.0 / (width + 1))
+    elif scheme in IJR_SCALES:
+        (sw, pw), (sb, pb), (sv, pv), (sc, pc) = IJR_SCALES[scheme]
+        h = float(width)
+        params = {
+            "w": h**sw * (zw.abs() if pw else zw),
+            "b": h**sb * (zb.abs() if pb else zb),
+            "v": h**sv * (zv.abs() if pv else zv),
+            "c": h**sc * (zc.abs() if pc else zc),
+        }
+        if zero_bias:
+            params["b"], params["c"] = torch.zeros_like(zb), torch.zeros_like(zc)
+        return {k: t.contiguous() for k, t in params.items()}
     elif scheme == "saddle":
         grid = torch.linspace(target.a, target.b, 2001, dtype=torch.float64)
         mean_f = float(target.fn(grid).mean())
@@ -262,6 +342,13 @@ def dead_neurons(params: Params, a: float, b: float) -> torch.Tensor:
     at the end: gradient descent also kills neurons DURING training by driving their kink to
     an end of the interval (Cheridito, Jentzen & Rossmannek, seed 002)."""
     return (active_measure(params, a, b) <= DEAD_MEASURE * (b - a)).sum(dim=1)
+
+
+def dead_clip_neurons(params: Params, a: float, b: float) -> torch.Tensor:
+    """Clip neurons constant on all of [a, b]: the ramp between the kinks -b/w and (1-b)/w
+    misses the interval (or w = 0), so the neuron's gradient in w and b is zero there."""
+    w, bias = params["w"], params["b"]
+    return (kinks(w, bias, a, b) == kinks(w, bias - 1.0, a, b)).sum(dim=1)
 
 
 def dead_probability(a: float, b: float) -> float:
@@ -298,6 +385,10 @@ def check_options(options: dict, closed_form: bool = False) -> None:
         raise ValueError(
             f"unknown init {options['init']!r}; choose one of {', '.join(INIT_SCHEMES)}"
         )
+    if options["act"] not in ACTIVATIONS:
+        raise ValueError(f"unknown act {options['act']!r}; choose one of {', '.join(ACTIVATIONS)}")
+    if options["train"] not in FROZEN:
+        raise ValueError(f"unknown train {options['train']!r}; choose one of {', '.join(FROZEN)}")
     if not closed_form:
         reference.check_width(options["width"])
 
@@ -311,7 +402,35 @@ OPTIONS = (
     Option("batch", int, 1024, "mini-batch size when sampled"),
     Option("noise", float, 1e-3, "standard deviation of the perturbation of init=saddle"),
     Option("tol", float, 0.0, "success tolerance on the gap (0: default_tol)"),
+    Option("act", str, "relu", "hidden activation: relu, or clip = min(max(z, 0), 1)"),
+    Option("train", str, "all", "parameters trained: all, biases (b and c), inner_biases (b)"),
 )
+
+
+def clip_optimum(
+    target: Target, width: int, relu_optimum: float, relu_detail: str
+) -> tuple[float, str, str, float | None]:
+    """(optimum, provenance, detail, lower bound) of a width-H clip network, bracketed by ReLU
+    optima: R*_relu(2H) <= R*_clip(H) <= R*_relu(H). Upper: on a bounded interval a ReLU
+    neuron is a clip neuron scaled by M (relu(z) = M clip(z / M) while z <= M), so every
+    width-H ReLU network is a width-H clip network. Lower: clip(z) = relu(z) - relu(z - 1),
+    so every width-H clip network is a width-2H ReLU network. The optimum reported is the
+    upper bound (best_known: runs may beat it); the lower bound only where the reference
+    solver's full search covers 2H (beyond it the solver's values are upper bounds too)."""
+    full = reference.DEFAULT_SETTINGS["full_search_width"]
+    lower = None
+    if 2 * width <= full:
+        lower = reference.optimal_levels(target, 2 * width)["levels"][2 * width]
+    detail = (
+        f"upper bound: the width-{width} ReLU optimum ({relu_detail}), which a clip network "
+        "realizes; "
+        + (
+            f"lower bound {lower:.6g}: the width-{2 * width} ReLU optimum (full search)"
+            if lower is not None
+            else f"no lower bound computed (width {2 * width} > full search width {full})"
+        )
+    )
+    return relu_optimum, "best_known", detail, lower
 
 
 def build(name: str, row: Row, options: dict) -> Problem:
@@ -325,6 +444,11 @@ def build(name: str, row: Row, options: dict) -> Problem:
         raise ValueError(f"unknown init {init!r}; choose one of {', '.join(INIT_SCHEMES)}")
     if options["batch"] < 1:
         raise ValueError("batch must be >= 1")
+    act, train = options["act"], options["train"]
+    if act not in ACTIVATIONS:
+        raise ValueError(f"unknown act {act!r}; choose one of {', '.join(ACTIVATIONS)}")
+    if train not in FROZEN:
+        raise ValueError(f"unknown train {train!r}; choose one of {', '.join(FROZEN)}")
     target = row.target(options)
     solved = reference.optimal_levels(target, width)
     levels = solved["levels"]
@@ -366,6 +490,10 @@ def build(name: str, row: Row, options: dict) -> Problem:
     labelled = [(f"R*_{h}", lv) for h, lv in enumerate(levels[: min(width, known)])]
     labelled += list(extra_levels)
     nonglobal = _distinct(item for item in labelled if item[1] > optimum + 1e-12)
+    lower_bound = None
+    if act == "clip":
+        optimum, provenance, detail, lower_bound = clip_optimum(target, width, optimum, detail)
+        nonglobal = []  # the ReLU levels are not known critical levels of a clip network
     key = problem_key(name)
     a, b = target.a, target.b
     tol = options["tol"]
@@ -376,18 +504,28 @@ def build(name: str, row: Row, options: dict) -> Problem:
         return initial_params(key, seeds, width, init, zero_bias, target, noise, dtype, device)
 
     def risk(params):
-        return exact_risk(params, target)
+        return exact_risk_act(params, target, act)
 
     def train_risk(params, seeds, step):
         if sampled:
-            return sampled_risk(params, target, key, seeds, step, batch)
-        return exact_risk(params, target)
+            return sampled_risk(params, target, key, seeds, step, batch, act)
+        return exact_risk_act(params, target, act)
+
+    def hessian_risk(params):
+        relu = clip_as_relu(params) if act == "clip" else params
+        return exact_risk(relu, target) + kink_curvature(relu, target)
+
+    def diagnostics(params):
+        dead = dead_clip_neurons if act == "clip" else dead_neurons
+        return {"dead_neurons": dead(params, a, b)}
 
     return Problem(
         name=name,
         family="relu1d",
         description=f"{row.description} Target f(x) = {target.formula} on [{a:g}, {b:g}], "
         f"width H = {width}, init {init}{' (zero bias)' if zero_bias else ''}, "
+        + ("clip activation min(max(z, 0), 1), " if act == "clip" else "")
+        + (f"trained: {train.replace('_', ' ')} only, " if train != "all" else "")
         + (f"online SGD batches of {batch}." if sampled else "exact integral risk."),
         citation=row.citation,
         init=init_fn,
@@ -399,9 +537,10 @@ def build(name: str, row: Row, options: dict) -> Problem:
         tol=tol,
         levels=tuple(nonglobal),
         exact=not sampled,
-        diagnostics=lambda p: {"dead_neurons": dead_neurons(p, a, b)},
-        risk_grad=None if sampled else (lambda p: exact_risk_and_grad(p, target)),
-        hessian_risk=lambda p: exact_risk(p, target) + kink_curvature(p, target),
+        diagnostics=diagnostics,
+        risk_grad=None if sampled else (lambda p: exact_risk_and_grad_act(p, target, act)),
+        hessian_risk=hessian_risk,
+        frozen=FROZEN[train],
         options={
             "width": width,
             "init": init,
@@ -410,6 +549,9 @@ def build(name: str, row: Row, options: dict) -> Problem:
             "batch": batch,
             "target": target.formula,
             "interval": [a, b],
+            "act": act,
+            "train": train,
+            "optimum_lower_bound": lower_bound,
         },
     )
 
@@ -460,6 +602,8 @@ TABLE = (
     _smooth("x2"),
     _smooth("x2+2x"),
     _smooth("sin3x"),
+    _smooth("root4"),  # settings 1 (clip, biases trained) and 2 of arXiv:2212.13111, Section 4
+    _smooth("x4sin"),
     Row(
         "teacher",
         lambda o: zigzag(o["kinks"]),

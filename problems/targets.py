@@ -91,8 +91,29 @@ def zigzag(kinks: int, a: float = 0.0, b: float = 1.0, height: float = 1.0) -> T
     )
 
 
+def fourth_root() -> Target:
+    """x^(1/4) on [0, 1], setting 1 of Ibragimov, Jentzen & Riekert (2022, arXiv:2212.13111,
+    Section 4). Its derivative is unbounded at 0, so no piece is polynomial: the quadrature is
+    accurate, not exact (8 nodes per piece; fixed break points from 1e-8 to 1e-1 shorten the
+    pieces where f bends most)."""
+    return Target(
+        "root4",
+        "x^(1/4)",
+        lambda x: x.clamp_min(0).pow(0.25),
+        breakpoints=(1e-8, 1e-6, 1e-4, 1e-3, 1e-2, 1e-1),
+        degree=None,
+    )
+
+
+def quartic_sine() -> Target:
+    """x^4 sin(x) on [0, 1], setting 2 of Ibragimov, Jentzen & Riekert (2022, Section 4)."""
+    return Target("x4sin", "x^4 sin(x)", lambda x: x.pow(4) * torch.sin(x), degree=None)
+
+
 TARGETS: dict[str, Callable[[], Target]] = {
     "x2": square,
     "x2+2x": square_plus_linear,
     "sin3x": sine3,
+    "root4": fourth_root,
+    "x4sin": quartic_sine,
 }

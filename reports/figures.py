@@ -646,3 +646,56 @@ def comparison_bars(ctx: Context) -> Panel | Empty:
         bbox_to_anchor=(1.01, 1),
     )
     return to_panel(fig, "Bar chart of paired success-rate differences")
+
+
+@figure(
+    "ijr-histograms",
+    "Final risks per setting (jentzen-2022)",
+    "overview",
+    "One panel per setting of Ibragimov, Jentzen & Riekert (2022, Section 4): the histogram of "
+    "final risks on a log x-axis as in the paper, one colour per width H, the vertical line "
+    "in the same colour the best known / optimal risk R* of width H.",
+    wide=True,
+)
+def ijr_histograms(ctx: Context) -> Panel | Empty:
+    rep = ctx.view.doc.get("reproduction") or {}
+    if rep.get("name") != "jentzen-2022":
+        return Empty("Drawn for the jentzen-2022 reproduction only.")
+    cells = {c["id"]: c for c in ctx.view.doc["cells"]}
+    by_setting: dict[int, list[dict]] = {}
+    for row in rep["rows"]:
+        if row["cell"] in cells:
+            by_setting.setdefault(row["setting"], []).append(row)
+    if not by_setting:
+        return Empty("The reproduction has no finished cells.")
+    columns = min(4, len(by_setting))
+    rows_n = -(-len(by_setting) // columns)
+    fig, axes = plt.subplots(rows_n, columns, figsize=(3.2 * columns, 2.6 * rows_n), squeeze=False)
+    widths = sorted({r["width"] for rows in by_setting.values() for r in rows})
+    palette = dict(
+        zip(widths, plt.get_cmap("viridis")(np.linspace(0, 0.85, len(widths))), strict=True)
+    )
+    for ax, (setting, rows) in zip(axes.flat, sorted(by_setting.items()), strict=False):
+        risks = {r["width"]: floats(cells[r["cell"]]["records"]["final_risk"]) for r in rows}
+        values = np.concatenate([v[np.isfinite(v) & (v > 0)] for v in risks.values()])
+        refs = [r["optimum"] for r in rows if r["optimum"] > 0]
+        if not len(values):
+            ax.set_title(f"setting {setting}: no positive risk")
+            continue
+        lo, hi = min([values.min(), *refs]) / 1.5, max([values.max(), *refs]) * 1.5
+        bins = np.logspace(math.log10(lo), math.log10(hi), 41)
+        for r in rows:
+            colour = palette[r["width"]]
+            counts, _ = np.histogram(risks[r["width"]], bins=bins)
+            ax.stairs(counts, bins, color=colour, lw=1.4, label=f"H={r['width']}")
+            if r["optimum"] > 0:
+                ax.axvline(r["optimum"], color=colour, lw=1.2, ls="--")
+        _log(ax)
+        ax.set_title(f"setting {setting}")
+        ax.legend(frameon=True, fontsize=7)
+    for ax in list(axes.flat)[len(by_setting) :]:
+        ax.set_visible(False)
+    fig.supxlabel("final risk (log scale); dashed: R* of width H")
+    fig.supylabel("runs")
+    fig.tight_layout()
+    return to_panel(fig, "Histograms of final risks per setting of jentzen-2022")
