@@ -144,6 +144,6 @@ def test_problem_starts_next_to_the_planted_level():
     ((label, level),) = problem.levels
     start = problem.init(torch.arange(8), torch.float64, torch.device("cpu"))
     assert label == "planted"
-    assert torch.allclose(
-        problem.risk(start), torch.full((8,), level, dtype=torch.float64), rtol=0.05
-    )
+    ratio = problem.risk(start) / level
+    # a local minimum: noise of 1e-3 never lowers the risk, and only raises it to second order
+    assert bool((ratio >= 1 - 1e-9).all()) and bool((ratio <= 1.25).all()), ratio
