@@ -45,15 +45,37 @@ def expected_running_time(
 BUDGET_LIMIT = 0.05  # unconverged share above which a cell's fates are not end points
 
 
-def budget_warning(unconverged_share: float, steps: int) -> str | None:
-    """One line of advice when too many runs had not converged when the budget ran out."""
+def budget_warning(
+    unconverged_share: float, steps: int, motion: dict[str, int] | None = None
+) -> str | None:
+    """One line of advice when too many runs had not converged when the budget ran out; with
+    the runs' motion (unconverged_motion) it says which remedy fits which runs."""
     if unconverged_share <= BUDGET_LIMIT:
         return None
+    head = f"budget too small: {unconverged_share:.0%} of runs unconverged after {steps} steps"
+    more = f"--steps {2 * steps} (with --stop grad_tol=problem the budget is only a maximum)"
+    if not motion:
+        return f"{head}; rerun with {more}, or a decaying --schedule where an optimizer hovers"
+    down, hover = motion.get("descending", 0), motion.get("hovering", 0)
     return (
-        f"budget too small: {unconverged_share:.0%} of runs unconverged after {steps} steps; "
-        f"rerun with --steps {2 * steps} (with --stop grad_tol=problem the budget is only a "
-        "maximum), or a decaying --schedule where an optimizer hovers"
+        f"{head}: {down} still descending (rerun with {more}), {hover} hovering (its risk did not "
+        "fall at every checkpoint: a decaying --schedule lets it settle)"
     )
+
+
+def unconverged_motion(curve: np.ndarray, marks: list[int], fates: np.ndarray) -> dict[str, int]:
+    """How the unconverged runs moved over the second half of the budget, read from their
+    exact-risk checkpoints (curve [S, len(marks)]): 'descending' when the risk fell at every
+    checkpoint (more steps help, if slowly), 'hovering' when it rose or stood still at least
+    once (the step is too large to settle, e.g. a 2-cycle across a kink: a decaying schedule
+    helps)."""
+    unconverged = np.asarray(fates) == "unconverged"
+    if not unconverged.any() or len(marks) < 2:
+        return {}
+    half = max(i for i, m in enumerate(marks) if m <= marks[-1] / 2)
+    tail = curve[unconverged][:, half:]
+    falling = (np.diff(tail, axis=1) < 0).all(axis=1)
+    return {"descending": int(falling.sum()), "hovering": int((~falling).sum())}
 
 
 def fates_changing(

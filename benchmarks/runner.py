@@ -35,7 +35,13 @@ from benchmarks import results, stopping
 from benchmarks.engine import RunConfig, checkpoint_steps, train_cell
 from benchmarks.fates import classify
 from benchmarks.hessian import extreme_eigenvalues, verdict
-from benchmarks.metrics import QUANTILES, fates_changing, summarize
+from benchmarks.metrics import (
+    QUANTILES,
+    budget_warning,
+    fates_changing,
+    summarize,
+    unconverged_motion,
+)
 from benchmarks.probe import checked_entry
 from benchmarks.suites import Cell
 from optimizers.record import describe_hyperparameters, plugin_origin
@@ -201,6 +207,9 @@ def assemble(cell: Cell, parts: list[dict]) -> dict:
     marks = checkpoint_steps(cell.steps, cell.checkpoints)
     metrics = summarize(records, fates, labels, optimum, cell.steps, wall)
     metrics["fates_changing"] = fates_changing(curve, marks, optimum, info["tol"], info["levels"])
+    motion = unconverged_motion(curve, marks, fates)
+    metrics["unconverged_motion"] = motion
+    metrics["budget_warning"] = budget_warning(metrics["unconverged_share"], cell.steps, motion)
     return {
         "id": cell.id,
         "problem": cell.problem,

@@ -27,9 +27,7 @@ CASES = [
 def run(spec, name, hp, schedule, monkeypatch=None, compiled=False):
     problem = make(spec)
     stop = RULES if "sampled" not in spec else StopRules(grad_tol=1e-3, every=20)
-    cfg = RunConfig(
-        steps=1200, dtype=torch.float64, stop=stop, schedule=schedule, compile=compiled
-    )
+    cfg = RunConfig(steps=1200, dtype=torch.float64, stop=stop, schedule=schedule, compile=compiled)
     entry = resolve(name) if name not in BUILTINS else BUILTINS[name]
     records, _ = train_cell(problem, entry, hp, torch.arange(200), cfg, keep_params=True)
     return records

@@ -5,7 +5,13 @@ import pytest
 from scipy.optimize import brentq
 from scipy.stats import binomtest, norm, wilcoxon
 
-from benchmarks.metrics import expected_running_time, summarize, wilson_interval
+from benchmarks.metrics import (
+    budget_warning,
+    expected_running_time,
+    summarize,
+    unconverged_motion,
+    wilson_interval,
+)
 from benchmarks.stats import holm, mcnemar, paired_wilcoxon
 
 
@@ -85,3 +91,24 @@ def test_summarize_counts():
     assert m["median_gap"] == pytest.approx(0.5)
     assert m["seed_steps_per_s"] == pytest.approx(15.0)
     assert m["dead_neurons_mean"] == pytest.approx(1.0)
+
+
+MARKS = [0, 10, 100, 1000, 2000, 2500, 3000, 4000]
+MOTION = [
+    # second-half checkpoints (steps 2000 to 4000), fate, expected motion
+    ([0.50, 0.40, 0.30, 0.20], "unconverged", "descending"),
+    ([0.50, 0.40, 0.41, 0.40], "unconverged", "hovering"),  # a 2-cycle seen at checkpoints
+    ([0.50, 0.40, 0.40, 0.40], "unconverged", "hovering"),  # stuck without settling
+    ([0.50, 0.40, 0.30, 0.20], "level", None),  # converged runs are not counted
+]
+
+
+def test_unconverged_motion_tells_descending_from_hovering():
+    curve = np.array([[1.0, 0.9, 0.8, 0.7, *tail] for tail, _, _ in MOTION])
+    fates = np.array([f for _, f, _ in MOTION])
+    motion = unconverged_motion(curve, MARKS, fates)
+    assert motion == {"descending": 1, "hovering": 2}
+    line = budget_warning(0.75, 4000, motion)
+    assert "1 still descending (rerun with --steps 8000" in line and "2 hovering" in line
+    assert budget_warning(0.01, 4000, motion) is None
+    assert unconverged_motion(curve, MARKS, np.array(["level"] * 4)) == {}
