@@ -364,6 +364,8 @@ def _petzka_compare(doc: dict) -> dict:
                 "p_value": None,
                 "verdict": "not published",
                 "stayed": sum(f == "level" for f in cell["records"]["fate"]) / runs,
+                # unconverged, but inside the planted level's window and still descending to it
+                "approaching": sum(n == "planted" for n in cell["records"]["nearest_level"]) / runs,
                 "unconverged": cell["metrics"].get("unconverged_share", 0.0),
                 "diverged": int((~finite).sum()),
             }
@@ -710,7 +712,8 @@ def table(result: dict) -> str:
             lines.append(
                 f"{row['problem']:16s} {row['optimizer']:9s} escaped {row['measured']}/"
                 f"{row['runs']} [{low:.1%}, {high:.1%}], stayed at the level {row['stayed']:.1%}"
-                f", unconverged {row['unconverged']:.1%} ({row['verdict']})"
+                f", unconverged {row['unconverged']:.1%} of which in the level's window "
+                f"{row.get('approaching', 0.0):.1%} ({row['verdict']})"
             )
             continue
         if "setting" in row:
