@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from problems import reference
+from problems import reference, registry
 from problems.registry import make
 from problems.targets import affine, sine3, square, square_plus_linear, zigzag
 
@@ -150,6 +150,7 @@ def test_problem_optimum_provenance():
 
 
 def test_closed_form_targets_never_run_the_solver(monkeypatch):
+    monkeypatch.setattr(registry, "_MADE", {})  # build afresh, and forget it afterwards
     monkeypatch.setattr(reference, "_solve_width", lambda *a: pytest.fail("solver ran"))
     monkeypatch.setattr(reference, "cpwl_fit", lambda *a, **k: pytest.fail("fit ran"))
     wide = make("relu1d-x2:width=1000")
@@ -163,6 +164,7 @@ def test_closed_form_targets_never_run_the_solver(monkeypatch):
 def test_wide_widths_build_with_best_known_provenance(monkeypatch):
     """Beyond the full search: the optimum is a best-known bound with its provenance, and
     only exactly known levels (the full search's) classify runs."""
+    monkeypatch.setattr(registry, "_MADE", {})  # the problem is built with test settings
     monkeypatch.setitem(reference.DEFAULT_SETTINGS, "full_search_width", 2)
     monkeypatch.setitem(reference.DEFAULT_SETTINGS, "n_random", 256)
     wide = make("relu1d-sin3x:width=1000")
