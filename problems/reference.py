@@ -50,8 +50,8 @@ def check_width(width: int) -> None:
     """Refuse a width whose levels cannot be had in seconds (ValueError, one line)."""
     if width > MAX_WIDTH:
         raise ValueError(
-            f"width={width} is beyond what the reference levels support (at most {MAX_WIDTH}, "
-            "unless the target's levels have a closed form)"
+            f"width={width} is beyond what the reference solver's levels support (at most "
+            f"{MAX_WIDTH}, unless the target's levels have a closed form)"
         )
 
 

@@ -292,8 +292,8 @@ def _distinct(levels) -> list[tuple[str, float]]:
 
 def check_options(options: dict, closed_form: bool = False) -> None:
     """The 1-D family's option rules, checked before anything is built: the init scheme, and
-    a width the reference solver handles in reasonable time (any width when the levels have a
-    closed form beyond the full search)."""
+    a width whose reference levels come in seconds (at most reference.MAX_WIDTH; any width
+    when the levels have a closed form)."""
     if options["init"] not in INIT_SCHEMES:
         raise ValueError(
             f"unknown init {options['init']!r}; choose one of {', '.join(INIT_SCHEMES)}"
