@@ -202,6 +202,43 @@ def coupled_rows(seeds: int = 1024, steps: int = 40) -> list[dict]:
     return rows
 
 
+def levels_rows() -> list[dict]:
+    """Issue 19 items 3 and 4. Cold set-up seconds of wide 1-D problems (a fresh reference
+    cache; they are figures, not tests): relu1d-x2 takes its levels from closed forms,
+    relu1d-sin3x runs the full search to width 8 and bounds R*_64 by a CPWL fit. And the deep
+    case's engine against the GEMM-only bound on one core, as back-to-back pairs (the
+    machine's load drifts between separate medians)."""
+    import tempfile
+
+    from problems.relu1d import reference_levels
+    from problems.targets import TARGETS
+
+    rows = []
+    before = os.environ.get("TRAPBENCH_CACHE")
+    for key in ("sin3x", "x2"):
+        spec = f"relu1d-{key}:width=64"
+        with tempfile.TemporaryDirectory() as cache:
+            os.environ["TRAPBENCH_CACHE"] = cache
+            start = time.perf_counter()
+            reference_levels(TARGETS[key](), 64)
+            cold = time.perf_counter() - start
+            start = time.perf_counter()
+            reference_levels(TARGETS[key](), 64)
+            warm = time.perf_counter() - start
+        rows.append(row(spec, "levels: cold, seconds", cold))
+        rows.append(row(spec, "levels: cached, seconds", warm))
+    if before is None:
+        os.environ.pop("TRAPBENCH_CACHE", None)
+    else:
+        os.environ["TRAPBENCH_CACHE"] = before
+    torch.set_num_threads(1)
+    deep = make(DEEP)
+    rate(deep, 16, 2, compile=True)
+    ratio = median(lambda: rate(deep, 256, 30, compile=True) / gemm_ceiling(deep), 5)
+    rows.append(row("deep 8-32x4-1 N=1024 S=256", "engine / GEMM-only bound, one core", ratio, 0.9))
+    return rows
+
+
 def median(fn, repeats: int = 3) -> float:
     """Median of repeated measurements: single runs on a shared machine jump by 30%."""
     return statistics.median(fn() for _ in range(repeats))
@@ -292,6 +329,7 @@ def measure() -> list[dict]:
         row(case, "last seed's stop step", saving["last_stop"]),
     ]
     rows += optstep_rows()
+    rows += levels_rows()
     return rows
 
 

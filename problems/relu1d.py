@@ -379,8 +379,8 @@ def _distinct(levels) -> list[tuple[str, float]]:
 
 def check_options(options: dict, closed_form: bool = False) -> None:
     """The 1-D family's option rules, checked before anything is built: the init scheme, and
-    a width the reference solver handles in reasonable time (any width when the levels have a
-    closed form beyond the full search)."""
+    a width whose reference levels come in seconds (at most reference.MAX_WIDTH; any width
+    when the levels have a closed form)."""
     if options["init"] not in INIT_SCHEMES:
         raise ValueError(
             f"unknown init {options['init']!r}; choose one of {', '.join(INIT_SCHEMES)}"
@@ -433,10 +433,56 @@ def clip_optimum(
     return relu_optimum, "best_known", detail, lower
 
 
+def reference_levels(
+    target: Target, width: int
+) -> tuple[list[float], tuple[float, str, str], tuple[tuple[str, float], ...]]:
+    """What a width-H problem needs of the reference levels, each from its cheapest honest
+    source: (the exactly known R*_0, R*_1, ..., up to R*_H where known; (optimum,
+    provenance, detail); the other labelled levels).
+
+    A closed form needs no solver at all. Otherwise the full search runs for the widths
+    0..min(H, full_search_width) only (each cached on its own): R*_h for h < H are the
+    hierarchy's non-global levels and must be exact to classify runs. Beyond the full search
+    R*_H is a best-known upper bound (reference.best_known_level), never a level; a target
+    that is a ReLU network of at most H neurons has R*_H = 0 exactly."""
+    full = reference.DEFAULT_SETTINGS["full_search_width"]
+    if target.closed_form is not None:
+        levels = [target.closed_form(h) for h in range(width + 1)]
+    else:
+        levels = reference.optimal_levels(target, min(width, full))["levels"]
+    if target.neurons is not None and width >= target.neurons:
+        detail = f"target is a ReLU network of {target.neurons} neuron(s): realizable, R* = 0"
+        known = (0.0, "exact", detail)
+    elif target.closed_form is not None:
+        detail = (
+            "closed form (docs/problems.md section 1, derived); tests check it against the "
+            "reference solver"
+        )
+        known = (levels[width], "exact", detail)
+    elif width <= full:
+        settings = {**reference.DEFAULT_SETTINGS, "version": reference.SOLVER_VERSION}
+        known = (levels[width], "computed", f"variable-projection reference solver ({settings})")
+    else:
+        bound = reference.best_known_level(target, width)
+        known = (bound["risk"], "best_known", f"{bound['detail']}; runs may beat it (negative gap)")
+    # best continuous piecewise-linear fits with K < H - 1 free knots: an affine neuron plus K
+    # hinges is a critical configuration of the width-H net (K = 0: the best affine fit)
+    spline_width = max(min(width - 2, full), 0)
+    if target.spline_closed_form is not None:
+        splines = [target.spline_closed_form(k) for k in range(spline_width + 1)]
+    else:
+        splines = reference.optimal_levels(target, spline_width, basis="spline")["levels"]
+    extra = (
+        *target.levels,
+        ("affine-fit", splines[0]),
+        *((f"cpwl-{k}", v) for k, v in enumerate(splines[1 : width - 1], 1)),
+    )
+    return levels, known, extra
+
+
 def build(name: str, row: Row, options: dict) -> Problem:
-    """Assemble a 1-D problem from a table row and its typed options: optimum and levels from
-    the reference solver (cached), exactly 0 when the target is a ReLU network of at most
-    ``width`` neurons, or a derived closed form beyond the solver's full search."""
+    """Assemble a 1-D problem from a table row and its typed options; the optimum and levels
+    come from ``reference_levels``."""
     width, init, sampled = options["width"], options["init"], options["sampled"]
     if width < 1:
         raise ValueError("width must be >= 1")
@@ -450,44 +496,10 @@ def build(name: str, row: Row, options: dict) -> Problem:
     if train not in FROZEN:
         raise ValueError(f"unknown train {train!r}; choose one of {', '.join(FROZEN)}")
     target = row.target(options)
-    solved = reference.optimal_levels(target, width)
-    levels = solved["levels"]
-    # best continuous piecewise-linear fits with K < H - 1 free knots: an affine neuron plus K
-    # hinges is a critical configuration of the width-H net (K = 0: the best affine fit)
-    spline_width = min(width - 2, reference.DEFAULT_SETTINGS["full_search_width"])
-    splines = reference.optimal_levels(target, max(spline_width, 0), basis="spline")["levels"]
-    extra_levels = (
-        *target.levels,
-        ("affine-fit", splines[0]),
-        *((f"cpwl-{k}", v) for k, v in enumerate(splines[1 : spline_width + 1], 1)),
-    )
-    full = solved["full_search_up_to"]
-    if target.closed_form is not None and width > full:
-        # beyond the full search, a derived closed form (checked against the solver for the
-        # widths it covers, in tests) replaces the greedy upper bounds
-        levels = levels[: full + 1] + [target.closed_form(h) for h in range(full + 1, width + 1)]
-    if target.neurons is not None and width >= target.neurons:
-        optimum, provenance = 0.0, "exact"
-        detail = f"target is a ReLU network of {target.neurons} neuron(s): realizable, R* = 0"
-    elif width <= full:
-        optimum, provenance = levels[width], "computed"
-        detail = f"variable-projection reference solver ({solved['settings']})"
-    elif target.closed_form is not None:
-        optimum, provenance = levels[width], "exact"
-        detail = (
-            f"closed form (docs/problems.md section 1, derived); equals the reference "
-            f"solver up to width {full}"
-        )
-    else:
-        optimum, provenance = levels[width], "best_known"
-        detail = (
-            f"upper bound: reference solver up to width {full}, then greedy kink "
-            "insertion; runs may beat it (negative gap)"
-        )
-    # only levels known exactly (closed form or full search) classify runs; greedy ones are
-    # upper bounds and would mislabel fates
-    known = width if target.closed_form is not None else full + 1
-    labelled = [(f"R*_{h}", lv) for h, lv in enumerate(levels[: min(width, known)])]
+    levels, (optimum, provenance, detail), extra_levels = reference_levels(target, width)
+    # only levels known exactly (closed form or full search) classify runs; best-known ones
+    # are upper bounds and would mislabel fates
+    labelled = [(f"R*_{h}", lv) for h, lv in enumerate(levels[:width])]
     labelled += list(extra_levels)
     nonglobal = _distinct(item for item in labelled if item[1] > optimum + 1e-12)
     lower_bound = None

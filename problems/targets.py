@@ -27,6 +27,9 @@ class Target:
     # R*_h in closed form where one is derived (docs/problems.md section 1); tests check it
     # against the reference solver, and it stands in for the solver beyond FULL_SEARCH_WIDTH.
     closed_form: Callable[[int], float] | None = None
+    # the free-knot linear-spline error with K knots (the cpwl-K levels) in closed form, where
+    # derived; tests check it against the reference solver's spline basis
+    spline_closed_form: Callable[[int], float] | None = None
     # f is a ReLU network of this many neurons: a student at least this wide reaches R* = 0.
     neurons: int | None = None
     # Known non-global critical levels of every width-H network on f, as (label, risk).
@@ -51,9 +54,16 @@ def affine(alpha: float = 1.0, beta: float = 0.0, a: float = 0.0, b: float = 1.0
 
 
 def square() -> Target:
-    """x^2 on [0, 1]: R*_h = 4 / (45 (2h+1)^4), kinks at (2j-1)/(2h+1) (derived)."""
+    """x^2 on [0, 1]: R*_h = 4 / (45 (2h+1)^4), kinks at (2j-1)/(2h+1); the best continuous
+    piecewise-linear fit with K free knots has equispaced knots and error 1 / (180 (K+1)^4):
+    the interpolant minus h^2/6 leaves (x - x_i)(x_{i+1} - x) - h^2/6 on each piece of length
+    h = 1/(K+1), orthogonal to every hat function, with mean square h^4/180 (derived)."""
     return Target(
-        "x2", "x^2", lambda x: x * x, closed_form=lambda h: 4.0 / (45.0 * (2 * h + 1) ** 4)
+        "x2",
+        "x^2",
+        lambda x: x * x,
+        closed_form=lambda h: 4.0 / (45.0 * (2 * h + 1) ** 4),
+        spline_closed_form=lambda k: 1.0 / (180.0 * (k + 1) ** 4),
     )
 
 

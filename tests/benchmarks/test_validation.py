@@ -98,8 +98,8 @@ def test_closed_form_or_affordable_widths_are_accepted(spec):
 
 
 def test_a_width_beyond_the_solver_without_closed_form_is_refused():
-    with pytest.raises(ProblemError, match="at most 64"):
-        canonical("relu1d-trap:width=65")
+    with pytest.raises(ProblemError, match="at most 1024"):
+        canonical("relu1d-trap:width=1025")
 
 
 # --- malformed results files: one line naming the field --------------------------------

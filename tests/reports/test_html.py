@@ -49,7 +49,7 @@ def docs(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("report")
     suite = {
         "name": "report",
-        "problems": ["relu1d-x2:width=2", "relu1d-affine:width=2"],
+        "problems": ["relu1d-x2+2x:width=2", "relu1d-affine:width=2"],  # computed and exact
         "optimizers": [{"name": "adam", "lr_grid": [0.003, 0.03]}, "sgd"],
         "seeds": 24,
         "steps": 60,
