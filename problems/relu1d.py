@@ -20,6 +20,7 @@ from problems.options import Option
 from problems.quadrature import GAUSS_LEGENDRE, nodes_for
 from problems.registry import register
 from problems.rng import normal, problem_key, stream, uniform
+from problems.sampled import shallow_train_risk_grad
 from problems.targets import TARGETS, Target, affine, zigzag
 
 INIT_SCHEMES = ("normal", "he", "xavier", "saddle")
@@ -401,6 +402,13 @@ def build(name: str, row: Row, options: dict) -> Problem:
         exact=not sampled,
         diagnostics=lambda p: {"dead_neurons": dead_neurons(p, a, b)},
         risk_grad=None if sampled else (lambda p: exact_risk_and_grad(p, target)),
+        train_risk_grad=(
+            shallow_train_risk_grad(key, batch, (a, b), target.fn, options.get("act", "relu"))
+            if sampled
+            else None
+        ),
+        # sampled: the [S, batch, H] per-sample terms (eager; compiled, they stay in registers)
+        footprint=batch * width if sampled else 0,
         hessian_risk=lambda p: exact_risk(p, target) + kink_curvature(p, target),
         options={
             "width": width,
