@@ -287,6 +287,84 @@ def measure() -> list[dict]:
         row(case, "seed-steps spared by stopping", saving["seed_steps"]),
         row(case, "last seed's stop step", saving["last_stop"]),
     ]
+    rows += sampled_rows()
+    return rows
+
+
+SAMPLED = "relu1d-x2:width={width},sampled=true,batch=1024"
+
+
+def sampled_engine_rate(spec: str, seeds: int, steps: int, **cfg) -> float:
+    """Seed-steps per second of the engine training a sampled problem with SGD (lr 0.01)."""
+    problem = make(spec)
+    start = time.perf_counter()
+    train_cell(problem, BUILTINS["sgd"], {}, torch.arange(seeds), RunConfig(steps=steps, **cfg))
+    return seeds * steps / (time.perf_counter() - start)
+
+
+def sampled_handwritten_rate(width: int, seeds: int, steps: int, batch: int = 1024) -> float:
+    """The hand-written online-SGD loop for relu1d-x2 (issue 19): a fresh batch from
+    torch.rand each step and one compiled function with the closed-form per-sample gradient
+    of the mean squared error and the SGD update; all seeds at once, no bookkeeping."""
+    p = make(SAMPLED.format(width=width)).init(torch.arange(seeds), torch.float32, "cpu")
+
+    @torch.compile(dynamic=False)
+    def step(p: dict, x: torch.Tensor) -> dict:
+        w, b, v = p["w"][:, :, None], p["b"][:, :, None], p["v"][:, :, None]
+        z = w * x[:, None, :] + b  # [S, H, N]: sums over samples run along memory
+        err = p["c"][:, None] + (torch.relu(z) * v).sum(dim=1) - x * x
+        d = (2.0 / batch) * err[:, None, :]
+        active = torch.where(z > 0, d, 0.0)
+        grads = {
+            "w": p["v"] * (active * x[:, None, :]).sum(dim=2),
+            "b": p["v"] * active.sum(dim=2),
+            "v": (d * torch.relu(z)).sum(dim=2),
+            "c": d[:, 0].sum(dim=1),
+        }
+        return {k: p[k] - 0.01 * grads[k] for k in p}
+
+    with torch.no_grad():
+        step(dict(p), torch.rand(seeds, batch))  # compile
+        start = time.perf_counter()
+        for _ in range(steps):
+            p = step(p, torch.rand(seeds, batch))
+    return seeds * steps / (time.perf_counter() - start)
+
+
+def sampled_rows(widest_steps: int = 200) -> list[dict]:
+    """Issue 19 item 1: online SGD on fresh batches of 1024 (S = 256, one thread, float32).
+    The engine's compiled closed-form train_risk_grad against its autograd path (today's
+    sampled path) and against the hand-written compiled loop; then seed 000's widest
+    setting, 1-1000-1 ReLU, 300 seeds, timed for ``widest_steps`` steps and extrapolated
+    linearly to its 10,000 (a step costs the same throughout: no seed stops without rules)."""
+    rows = []
+    for width, steps in ((16, 200), (256, 20)):
+        spec, case = SAMPLED.format(width=width), f"sampled relu1d H={width} S=256 N=1024"
+        sampled_engine_rate(spec, 32, 2, compile=True)  # compile outside the timing
+        engine = median(
+            lambda spec=spec, steps=steps: sampled_engine_rate(spec, 256, steps, compile=True)
+        )
+        autograd = median(
+            lambda spec=spec, steps=steps: sampled_engine_rate(
+                spec, 256, max(steps // 10, 2), analytic=False
+            ),
+            1,
+        )
+        hand = median(lambda width=width, steps=steps: sampled_handwritten_rate(width, 256, steps))
+        rows += [
+            row(case, "engine / autograd path (today)", engine / autograd, 10),
+            row(case, "engine / hand-written compiled", engine / hand, 1.0),
+            row(case, "engine seed-steps/s", engine),
+        ]
+    spec, seeds = SAMPLED.format(width=1000), 300
+    sampled_engine_rate(spec, 32, 2, compile=True)
+    widest = sampled_engine_rate(spec, seeds, widest_steps, compile=True)
+    minutes = seeds * 10_000 / widest / 60
+    case = "sampled relu1d H=1000 S=300"
+    rows += [
+        row(case, f"minutes for 10^4 steps, 1 core (from {widest_steps})", minutes),
+        row(case, "60 min / that (goal: under an hour)", 60 / minutes, 1.0),
+    ]
     return rows
 
 

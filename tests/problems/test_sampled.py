@@ -38,10 +38,13 @@ def assert_same(closed: tuple, reference: tuple) -> None:
         torch.testing.assert_close(closed[1][k], reference[1][k], rtol=1e-10, atol=1e-13)
 
 
+@pytest.mark.parametrize("terms", [sampled.SLICE_TERMS, 56], ids=["one slice", "7 slices"])
 @pytest.mark.parametrize("act", sampled.ACTS)
-def test_shallow_gradient_equals_autograd(act):
+def test_shallow_gradient_equals_autograd(act, terms, monkeypatch):
     """Every parameter, both activations, with neurons active on some samples, on all and on
-    none (w = 0 with b < 0: dead, exactly zero gradient)."""
+    none (w = 0 with b < 0: dead, exactly zero gradient); the samples in one slice or in
+    slices of 8 with a shorter last one."""
+    monkeypatch.setattr(sampled, "SLICE_TERMS", terms)
     params = random_shallow(6, 7)
     params["w"][:, 0], params["b"][:, 0] = 0.0, -1.0  # dead everywhere
     if act == "clip":  # saturated on every sample: output 1, no w or b gradient
@@ -61,6 +64,13 @@ def test_shallow_gradient_equals_autograd(act):
     assert torch.all(closed[1]["w"][:, 0] == 0) and torch.all(closed[1]["b"][:, 0] == 0)
     if act == "clip":
         assert torch.all(closed[1]["w"][:, 1] == 0) and torch.all(closed[1]["v"][:, 1] != 0)
+
+
+@pytest.mark.parametrize(
+    "width,samples", [(1, 65536), (16, 4096), (256, 256), (1000, 64), (10**6, 8)]
+)
+def test_sample_slices_are_whole_vectors_sized_by_width(width, samples):
+    assert sampled.sample_slice(width) == samples
 
 
 def test_unknown_activation_is_refused():
