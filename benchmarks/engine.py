@@ -73,8 +73,8 @@ def masked_gradient(risk_grad):
     diverged, padding) and seeds whose risk is not finite get a zero gradient. One function,
     so torch.compile fuses the masking into the gradient's kernels."""
 
-    def step(params: Params, active: torch.Tensor):
-        risk, grads = risk_grad(params)
+    def step(params: Params, active: torch.Tensor, *data: torch.Tensor):
+        risk, grads = risk_grad(params, *data)  # data: (seeds, step) for train_risk_grad
         keep = active & torch.isfinite(risk)
         masked = {
             k: torch.where(per_seed(keep, g), g, torch.zeros_like(g)) for k, g in grads.items()
@@ -84,7 +84,7 @@ def masked_gradient(risk_grad):
     return step
 
 
-def fast_gradient(problem: Problem, cfg: RunConfig):
+def fast_gradient(problem: Problem, cfg: RunConfig, sampled: bool = False):
     """masked_gradient of the problem's closed form, compiled once per process and problem
     (keyed by the problem's gradient function itself, so two problems never share one) with a
     dynamic seed dimension: one kernel for every batch size, hence the same arithmetic for a
@@ -92,21 +92,26 @@ def fast_gradient(problem: Problem, cfg: RunConfig):
 
     torch.compile only compiles at the first call, so that is where a machine without a
     working compiler fails: the call then warns once and the problem runs eager from there
-    on (same values up to rounding; `--no-compile` skips the attempt)."""
-    eager = masked_gradient(problem.risk_grad)
+    on (same values up to rounding; `--no-compile` skips the attempt).
+
+    sampled: the problem's train_risk_grad, called with (seeds, step as a 0-d tensor), so
+    one graph serves every step (a Python int would be specialized on)."""
+    closed_form = problem.train_risk_grad if sampled else problem.risk_grad
+    eager = masked_gradient(closed_form)
     if not cfg.compile:
         return eager
-    key = (problem.risk_grad, cfg.dtype, cfg.device)
+    key = (closed_form, cfg.dtype, cfg.device)
     if key not in _COMPILED:
         compiled = torch.compile(eager)
 
-        def guarded(params: Params, active: torch.Tensor):
+        def guarded(params: Params, active: torch.Tensor, *data: torch.Tensor):
             if _COMPILED[key] is eager:
-                return eager(params, active)
-            for t in (*params.values(), active):
-                torch._dynamo.mark_dynamic(t, 0)
+                return eager(params, active, *data)
+            for t in (*params.values(), active, *data):
+                if t.dim() > 0:
+                    torch._dynamo.mark_dynamic(t, 0)
             try:
-                return compiled(params, active)
+                return compiled(params, active, *data)
             except Exception as err:  # a real error in the problem re-raises from eager
                 first = (str(err).strip().splitlines() or [""])[0][:160]
                 warnings.warn(
@@ -115,7 +120,7 @@ def fast_gradient(problem: Problem, cfg: RunConfig):
                     stacklevel=2,
                 )
                 _COMPILED[key] = eager
-                return eager(params, active)
+                return eager(params, active, *data)
 
         _COMPILED[key] = guarded
     return _COMPILED[key]
@@ -130,16 +135,14 @@ def checkpoint_steps(steps: int, n: int) -> list[int]:
 
 
 def uses_fast_gradient(problem: Problem, entry: OptimizerEntry, cfg: RunConfig) -> bool:
-    """Whether training takes the problem's closed-form gradient: it must have one, the run
-    must be full batch, the caller must not have turned it off, and the optimizer must not
-    differentiate the gradient again (SophiaH, AdaHessian need autograd's graph). Closures
-    (SAM, L-BFGS) re-evaluate the closed form too."""
-    return (
-        cfg.analytic
-        and problem.risk_grad is not None
-        and (entry.full_batch or problem.exact)
-        and not entry.hessian
-    )
+    """Whether training takes the problem's closed-form gradient: it must have one for the
+    objective it trains on (risk_grad full batch, train_risk_grad sampled), the caller must
+    not have turned it off, and the optimizer must not differentiate the gradient again
+    (SophiaH, AdaHessian need autograd's graph). Closures (SAM, L-BFGS) re-evaluate the
+    closed form too."""
+    full = entry.full_batch or problem.exact
+    closed_form = problem.risk_grad if full else problem.train_risk_grad
+    return cfg.analytic and closed_form is not None and not entry.hessian
 
 
 def _autograd(
@@ -265,7 +268,11 @@ def _train_chunk(problem, entry, hp, seeds, cfg, progress, keep_params):
     modes = has_modes(opt)
     full_batch = entry.full_batch or problem.exact
     target = problem.optimum + problem.tol
-    fast = fast_gradient(problem, cfg) if uses_fast_gradient(problem, entry, cfg) else None
+    fast = (
+        fast_gradient(problem, cfg, sampled=not full_batch)
+        if uses_fast_gradient(problem, entry, cfg)
+        else None
+    )
 
     active = torch.arange(size, device=device) < real
     # The working set: the rows of the chunk the parameters (and optimizer state) hold now.
@@ -362,8 +369,9 @@ def _train_chunk(problem, entry, hp, seeds, cfg, progress, keep_params):
         if entry.hessian:
             return graph_gradient(step, mask)
         if fast is not None:
+            data = () if full_batch else (work_ids, torch.tensor(step, device=device))
             with torch.no_grad():
-                risk, grads = fast(detached(), mask)
+                risk, grads = fast(detached(), mask, *data)
         else:
             risk, grads = _autograd(lambda x: objective(x, step), params, mask)
         write_grads(grads)
@@ -504,18 +512,20 @@ def warm_up(
     serves every chunk)."""
     if not (cfg.compile and uses_fast_gradient(problem, entry, cfg)):
         return
+    sampled = not (entry.full_batch or problem.exact)
     device = torch.device(cfg.device)
     ids = seeds[:1].expand(BLOCK).to(device)
     if entry.path == "stacked":
         compiled_optimizer = partial(build_optimizer, entry, hp=hp, compiled=True)
         warm_step(compiled_optimizer, problem.init(ids, cfg.dtype, device))
-    key = (problem.risk_grad, cfg.dtype, cfg.device)
+    key = (problem.train_risk_grad if sampled else problem.risk_grad, cfg.dtype, cfg.device)
     if key in _WARM:
         return
     params = problem.init(ids, cfg.dtype, device)
     active = torch.ones(BLOCK, dtype=torch.bool, device=device)
+    data = (ids.clone(), torch.tensor(0, device=device)) if sampled else ()
     with torch.no_grad():
-        fast_gradient(problem, cfg)(params, active)
+        fast_gradient(problem, cfg, sampled)(params, active, *data)
     _WARM.add(key)
 
 

@@ -330,6 +330,83 @@ def measure() -> list[dict]:
     ]
     rows += optstep_rows()
     rows += levels_rows()
+    rows += sampled_rows()
+    return rows
+
+
+def sampled_rows(widest: tuple[int, int] = (10, 40)) -> list[dict]:
+    """Issue 19 item 1: online SGD on fresh batches of 1024 (S = 256, one thread, float32),
+    in seed-steps/s: the engine's compiled closed-form train_risk_grad against its autograd
+    path (today's sampled path) and against a hand-written compiled loop. Then seed 000's
+    widest setting, 1-1000-1 ReLU, 300 seeds, 10^4 steps, EXTRAPOLATED: the engine is timed
+    for widest[0] and widest[1] steps, the difference gives the cost of a step and the rest
+    the fixed cost (set-up, final evaluation); a step costs the same throughout (no stopping
+    rules, so no seed stops). The engine keeps two checkpoints: a real run's 24 exact-risk
+    checkpoints spread over 10^4 steps cost nothing, over the few steps timed here they
+    would be most of the time."""
+    spec_of = "relu1d-x2:width={},sampled=true,batch=1024".format
+
+    def engine_seconds(spec: str, seeds: int, steps: int, **cfg) -> float:
+        config = RunConfig(steps=steps, checkpoints=2, **cfg)
+        start = time.perf_counter()
+        train_cell(make(spec), BUILTINS["sgd"], {}, torch.arange(seeds), config)
+        return time.perf_counter() - start
+
+    def handwritten_rate(width: int, seeds: int, steps: int, batch: int = 1024) -> float:
+        """A fresh batch from torch.rand each step and one compiled function with the
+        closed-form per-sample gradient and the SGD update (lr 0.01): all seeds and the
+        whole batch at once, no bookkeeping."""
+        p = make(spec_of(width)).init(torch.arange(seeds), torch.float32, "cpu")
+
+        @torch.compile(dynamic=False)
+        def step(p: dict, x: torch.Tensor) -> dict:
+            w, b, v = p["w"][:, :, None], p["b"][:, :, None], p["v"][:, :, None]
+            z = w * x[:, None, :] + b  # [S, H, N]: sums over samples run along memory
+            err = p["c"][:, None] + (torch.relu(z) * v).sum(dim=1) - x * x
+            d = (2.0 / batch) * err[:, None, :]
+            active = torch.where(z > 0, d, 0.0)
+            grads = {
+                "w": p["v"] * (active * x[:, None, :]).sum(dim=2),
+                "b": p["v"] * active.sum(dim=2),
+                "v": (d * torch.relu(z)).sum(dim=2),
+                "c": d[:, 0].sum(dim=1),
+            }
+            return {k: p[k] - 0.01 * grads[k] for k in p}
+
+        with torch.no_grad():
+            step(dict(p), torch.rand(seeds, batch))  # compile
+            start = time.perf_counter()
+            for _ in range(steps):
+                p = step(p, torch.rand(seeds, batch))
+        return seeds * steps / (time.perf_counter() - start)
+
+    rows = []
+    for width, steps in ((16, 200), (256, 20)):
+        spec, case = spec_of(width), f"sampled relu1d H={width} S=256 N=1024"
+        engine_seconds(spec, 32, 2, compile=True)  # compile outside the timing
+        few = max(steps // 10, 2)  # the autograd path is about 10x slower
+        fast = median(
+            lambda spec=spec, n=steps: 256 * n / engine_seconds(spec, 256, n, compile=True)
+        )
+        slow = median(
+            lambda spec=spec, n=few: 256 * n / engine_seconds(spec, 256, n, analytic=False), 1
+        )
+        hand = median(lambda width=width, n=steps: handwritten_rate(width, 256, n))
+        rows += [
+            row(case, "engine / autograd path (today)", fast / slow, 10),
+            row(case, "engine / hand-written compiled", fast / hand, 1.0),
+            row(case, "engine seed-steps/s", fast),
+        ]
+    spec, seeds = spec_of(1000), 300
+    engine_seconds(spec, 32, 2, compile=True)
+    short, long = (engine_seconds(spec, seeds, n, compile=True) for n in widest)
+    per_step = (long - short) / (widest[1] - widest[0])
+    minutes = (short + (10_000 - widest[0]) * per_step) / 60
+    case = "sampled relu1d H=1000 S=300"
+    rows += [
+        row(case, f"min for 10^4 steps, 1 core (extrap. {widest[0]}/{widest[1]})", minutes),
+        row(case, "60 min / that (goal: under an hour)", 60 / minutes, 1.0),
+    ]
     return rows
 
 

@@ -57,6 +57,13 @@ class Problem:
         full-batch runs). Tests must compare it with autograd through ``risk``. It must not
         mix seeds either: the engine pads batches to multiples of 32 seeds and relies on each
         row being computed alike wherever it sits.
+    train_risk_grad(params, seeds, step) -> (risk [S], gradient dict), optional: the same
+        value as ``train_risk`` (up to rounding) and its gradient without autograd, for
+        sampled problems (``exact = False``): the engine compiles it and uses it for every
+        step, as it uses ``risk_grad`` for full-batch runs. ``step`` may be a 0-d int64
+        tensor (so one compiled graph serves every step); the batch must be the one
+        ``train_risk`` draws, bit for bit. Tests compare it with autograd through
+        ``train_risk``; it must not mix seeds either (problems/sampled.py).
     stationarity(grads) -> [S], optional: the measure that ``grad_tol`` bounds (default the
         Frobenius norm, ``frobenius``); a paper's own stopping rule may use another
         (gauss-relu: the largest per-neuron norm, Safran & Shamir 2018). Named functions
@@ -106,6 +113,9 @@ class Problem:
     diagnostics: Callable[[Params], dict[str, torch.Tensor]] = field(default=lambda p: {})
     footprint: int = 0
     risk_grad: Callable[[Params], tuple[torch.Tensor, Params]] | None = None
+    train_risk_grad: (
+        Callable[[Params, torch.Tensor, torch.Tensor | int], tuple[torch.Tensor, Params]] | None
+    ) = None
     hessian_risk: Callable[[Params], torch.Tensor] | None = None
     stationarity: Callable[[Params], torch.Tensor] | None = None
     options: dict = field(default_factory=dict)

@@ -9,6 +9,7 @@ All seeds are trained at once with batched matrix products (torch.baddbmm).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -75,10 +76,11 @@ def draw_params(
 
 
 def per_seed_inputs(x: torch.Tensor, s: int) -> torch.Tensor:
-    """The shared inputs [N, d] as a batch [S, N, d] (a view). Why not one big matmul: a GEMM
-    over all seeds at once blocks its sums differently for different seed counts, so a seed's
-    rounding would depend on its batch; a batched product computes every seed alike."""
-    return x.expand(s, *x.shape)
+    """The shared inputs [N, d] as a batch [S, N, d] (a view); per-seed inputs [S, N, d]
+    (sampled problems) pass through. Why not one big matmul: a GEMM over all seeds at once
+    blocks its sums differently for different seed counts, so a seed's rounding would depend
+    on its batch; a batched product computes every seed alike."""
+    return x if x.dim() == 3 else x.expand(s, *x.shape)
 
 
 def _affine(a: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -351,11 +353,21 @@ def deep_teacher(
         Option("init", str, "he", "initialization: normal, he, xavier"),
         Option("points", int, 256, "midpoint-grid inputs in [0, 1]"),
         Option("tol", float, 0.0, "success tolerance on the gap (0: half the best known)"),
+        Option("sampled", bool, False, "train on fresh U[0, 1] inputs per step and seed"),
+        Option("batch", int, 1024, "mini-batch size when sampled"),
     ),
     check=check_options,
 )
 def deep_target(
-    _name: str, target: str, arch: str, act: str, init: str, points: int, tol: float
+    _name: str,
+    target: str,
+    arch: str,
+    act: str,
+    init: str,
+    points: int,
+    tol: float,
+    sampled: bool,
+    batch: int,
 ) -> Problem:
     widths = parse_widths(arch)
     if widths[0] != 1 or widths[-1] != 1:
@@ -378,4 +390,31 @@ def deep_target(
         "points in [0, 1]; success = within tol of the best risk known."
     )
     known = (optimum, "best_known", detail, tol)
-    return _problem(_name, options, (x, y), known, description, CITE_000)
+    problem = _problem(_name, options, (x, y), known, description, CITE_000)
+    return with_sampling(problem, target, act, batch, widths) if sampled else problem
+
+
+def with_sampling(problem: Problem, target: str, act: str, batch: int, widths) -> Problem:
+    """The online-SGD variant of a deep-target problem: the optimizer sees the mean squared
+    error on ``batch`` fresh U[0, 1] inputs per step and seed (seed 000's deep runs), while
+    the midpoint-grid risk stays the evaluation risk (fates, stopping, final risk)."""
+    from problems.sampled import batch_inputs, deep_train_risk_grad  # sampled.py imports this
+
+    if batch < 1:
+        raise ValueError("batch must be >= 1")
+    key, fn = problem_key(problem.name), TARGETS[target]().fn
+
+    def train_risk(params: Params, seeds: torch.Tensor, step: int) -> torch.Tensor:
+        x = batch_inputs(key, seeds, step, batch, (0.0, 1.0), params["W0"].dtype)
+        err = forward(params, x[:, :, None], act) - fn(x)
+        return (err * err).mean(dim=1)
+
+    return dataclasses.replace(
+        problem,
+        description=f"{problem.description} Trained on fresh batches of {batch} U[0, 1] inputs.",
+        train_risk=train_risk,
+        exact=False,
+        train_risk_grad=deep_train_risk_grad(key, batch, fn, act),
+        footprint=batch * max(widths),
+        options={**problem.options, "sampled": True, "batch": batch},
+    )

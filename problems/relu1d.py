@@ -20,6 +20,7 @@ from problems.options import Option
 from problems.quadrature import GAUSS_LEGENDRE, nodes_for
 from problems.registry import register
 from problems.rng import normal, problem_key, stream, uniform
+from problems.sampled import shallow_train_risk_grad
 from problems.targets import TARGETS, Target, affine, zigzag
 
 INIT_SCHEMES = ("normal", "he", "xavier", "saddle", "ijr1", "ijr2", "ijr4")
@@ -551,6 +552,13 @@ def build(name: str, row: Row, options: dict) -> Problem:
         exact=not sampled,
         diagnostics=diagnostics,
         risk_grad=None if sampled else (lambda p: exact_risk_and_grad_act(p, target, act)),
+        train_risk_grad=(
+            shallow_train_risk_grad(key, batch, (a, b), target.fn, act) if sampled else None
+        ),
+        # sampled: the compiled gradient stores [S, batch] buffers (the batch, the errors);
+        # its [S, H, slice] terms are bounded by sample slices (problems/sampled.py).
+        # Measured, H = 16, S = 256: chunks of 256 seeds 1.6x faster than chunks of 32.
+        footprint=batch if sampled else 0,
         hessian_risk=hessian_risk,
         frozen=FROZEN[train],
         options={
