@@ -57,7 +57,7 @@ def rate(problem, name: str, seeds: int, steps: int, device: str) -> float:
     return seeds * steps / (time.perf_counter() - start)
 
 
-def largest_seed_count(spec: str, device: str, start: int = 65536, limit: int = 1 << 24) -> int:
+def largest_seed_count(spec: str, device: str, start: int = 65536, limit: int = 1 << 22) -> int:
     """Double the seed count of a 5-step Adam cell until GPU memory runs out."""
     problem, fits = make(spec), 0
     seeds = start
