@@ -189,7 +189,10 @@ class FusedStep:
             _COMPILED[key] = compiled
         if compiled is _EAGER:
             return False
-        scalars = torch.tensor(rows, dtype=tensors[0][0].dtype)  # Python doubles rounded once
+        # Python doubles rounded once, on the parameters' device: a CPU tensor handed to a
+        # CUDA kernel fails at launch ("invalid argument"; seen on an H100)
+        first = tensors[0][0]
+        scalars = torch.tensor(rows, dtype=first.dtype, device=first.device)
         try:
             compiled(*tensors, scalars, *flags)
         except Exception as err:

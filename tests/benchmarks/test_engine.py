@@ -5,6 +5,7 @@ import pytest
 import torch
 from toys import quadratic_problem, with_closed_form
 
+import optimizers.fused
 from benchmarks.engine import RunConfig, checkpoint_steps, fast_gradient, train_cell
 from benchmarks.stopping import StopRules
 from optimizers.registry import BUILTINS
@@ -319,6 +320,8 @@ def test_a_failing_compiler_falls_back_to_eager(monkeypatch):
     cfg = RunConfig(steps=20, dtype=torch.float64)
     eager, _ = train_cell(problem, BUILTINS["adam"], {}, seeds, cfg, keep_params=True)
     monkeypatch.setattr(torch, "compile", broken_compile)
+    # the optimizer's compiled step too (optimizers/fused.py), had another test compiled it
+    monkeypatch.setattr(optimizers.fused, "_COMPILED", {})
     with pytest.warns(UserWarning, match="torch.compile failed.*running eager"):
         compiled, _ = train_cell(
             problem, BUILTINS["adam"], {}, seeds, dataclasses.replace(cfg, compile=True)
