@@ -5,6 +5,7 @@ trajectory on the GPU does not depend on its batch, and the CLI runs end to end.
 
 import dataclasses
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -79,6 +80,16 @@ def test_cuda_deep_batchings_agree_to_rounding():
     alone, _ = train_cell(problem, BUILTINS[name], hp, torch.tensor([81]), cfg, keep_params=True)
     i = SEEDS.tolist().index(81)
     np.testing.assert_allclose(batch["final_risk"][i], alone["final_risk"][0], rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum", "adam", "rmsprop", "adagrad"])
+def test_compiled_steps_run_on_cuda(name):
+    """The built-ins' compiled update (optimizers/fused.py) runs on the GPU, no fallback."""
+    cfg = RunConfig(steps=30, device="cuda", compile=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train_cell(make("relu1d-x2:width=8"), BUILTINS[name], {}, torch.arange(64), cfg)
+    assert not [w for w in caught if "torch.compile failed" in str(w.message)]
 
 
 def test_sample_stream_is_the_same_on_cuda():
