@@ -57,6 +57,11 @@ class RunConfig:
 BLOCK = 32
 
 _COMPILED: dict[tuple, object] = {}
+# Every problem of a family shares its gradient's code object, and dynamo keeps 8 compiled
+# variants per code object by default: a suite of many widths (a sampled gradient
+# specializes on its sample slice, which follows the width) would fall back to eager
+# after the eighth. One variant per problem is what the cache keys above intend.
+torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
 
 
 def padded_size(n: int) -> int:

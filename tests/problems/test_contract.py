@@ -14,6 +14,8 @@ INSTANCES = [
     "relu1d-x2:width=3",
     "relu1d-x2+2x:width=2",
     "relu1d-sin3x:width=2",
+    "relu1d-root4:width=2",
+    "relu1d-x4sin:width=2,train=inner_biases,init=ijr2",
     "relu1d-teacher:width=3",
     "relu1d-trap:width=3,sampled=true,batch=64",
     "gauss-relu:k=3,n=4",
