@@ -632,7 +632,7 @@ def _ijr_compare(doc: dict) -> dict:
         "grid, not a Monte Carlo estimate; training uses the paper's online batches"
         + (
             ""
-            if any("sampled=true" in r["problem"] for r in rows if "deep" in r["problem"])
+            if any("sampled=true" in r["problem"].lower() for r in rows if "deep" in r["problem"])
             else " (deep-target here trains on its fixed 1024-point grid: no sampled option)"
         )
     )
