@@ -37,6 +37,7 @@ import torch
 from problems.base import Params, Problem
 from problems.cache import cached_json
 from problems.options import Option
+from problems.planted import polish
 from problems.registry import register
 from problems.rng import normal, problem_key, stream
 
@@ -191,25 +192,9 @@ def small_minima(x: torch.Tensor, y: torch.Tensor, key: int, starts: int = 16) -
             "v": z[3:4].reshape(1, 1).clone(),
             "c": z[4:].clone(),
         }
-        leaves = [t.requires_grad_(True) for t in p.values()]
-        opt = torch.optim.LBFGS(
-            leaves,
-            lr=1,
-            max_iter=400,
-            tolerance_grad=1e-12,
-            tolerance_change=1e-16,
-            line_search_fn="strong_wolfe",
+        grads = polish(
+            p, lambda q: half_sse(q, x, y).sum(), max_iter=400, tolerance_grad=1e-12, rounds=2
         )
-
-        def closure(p=p, opt=opt):
-            opt.zero_grad()
-            loss = half_sse(p, x, y).sum()
-            loss.backward()
-            return loss
-
-        opt.step(closure)
-        opt.step(closure)
-        grads = torch.autograd.grad(half_sse(p, x, y).sum(), leaves)
         point = {k: v.detach() for k, v in p.items()}
         loss = float(half_sse(point, x, y)[0])
         if float(torch.sqrt(sum((g * g).sum() for g in grads))) > 1e-8:
