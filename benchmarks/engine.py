@@ -189,8 +189,9 @@ def compact(opt: torch.optim.Optimizer, params: Params, keep: torch.Tensor) -> N
     optimizer state tensor that has the seed dimension (Adam's moments, momentum buffers;
     scalar step counters stay). The tensors stay the same objects, so the optimizer's
     parameter groups and a learning-rate scheduler need no rebuilding. Only for the stacked
-    path: there the probe has shown the update is elementwise, so a state tensor whose
-    leading dimension is the seed count holds one row per seed."""
+    paths: there the probe has shown the update is elementwise (stacked) or one seed's own
+    step under vmap (vmapped), so a state tensor whose leading dimension is the seed count
+    holds one row per seed."""
     with torch.no_grad():
         for p in params.values():
             old = p.shape[0]

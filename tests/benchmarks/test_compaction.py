@@ -9,9 +9,9 @@ from toys import quadratic_problem, with_closed_form
 
 import benchmarks.engine as engine
 from benchmarks.engine import BLOCK, RunConfig, compaction, train_cell
+from benchmarks.probe import checked_entry
 from benchmarks.stopping import StopRules
 from optimizers.registry import BUILTINS
-from optimizers.resolve import resolve
 from problems.registry import make
 
 RULES = StopRules(grad_tol=1e-4, plateau_window=200, plateau_rtol=1e-6, every=10)
@@ -21,6 +21,8 @@ CASES = [
     ("relu1d-x2:width=4", "adam", {"lr": 0.02}, "cosine"),
     ("relu1d-x2:width=4", "rmsprop", {"lr": 3e-3}, "step:factor=0.5,every=300"),
     ("relu1d-x2:width=3,sampled=true,batch=64", "adam", {"lr": 0.02}, ""),
+    ("relu1d-x2:width=4", "pytorch_optimizer:Lion", {"lr": 1e-3}, ""),  # a plug-in, stacked
+    ("relu1d-x2:width=4", "pytorch_optimizer:LARS", {"lr": 0.05}, ""),  # vmapped
 ]
 
 
@@ -28,7 +30,7 @@ def run(spec, name, hp, schedule, monkeypatch=None, compiled=False):
     problem = make(spec)
     stop = RULES if "sampled" not in spec else StopRules(grad_tol=1e-3, every=20)
     cfg = RunConfig(steps=1200, dtype=torch.float64, stop=stop, schedule=schedule, compile=compiled)
-    entry = resolve(name) if name not in BUILTINS else BUILTINS[name]
+    entry = checked_entry(name, hp) if name not in BUILTINS else BUILTINS[name]
     records, _ = train_cell(problem, entry, hp, torch.arange(200), cfg, keep_params=True)
     return records
 
