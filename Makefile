@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 OUT    ?= results
 
-.PHONY: setup bench report compare bench-check gate-power baseline timing test lint format perf clean
+.PHONY: setup bench report compare bench-check gate-power baseline timing test lint format perf perf-gpu clean
 
 setup:  ## create .venv and install trapbench with its test tools (CPU torch, pinned)
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ baseline:  ## refresh the committed CI baseline (after an intended change)
 
 perf:  ## engine throughput ratios (issue 8), measured in one run: prints them, writes $(OUT)/perf.json
 	$(BIN)/python -m benchmarks.perf --output $(OUT)/perf.json
+
+perf-gpu:  ## seed-steps/s on a CUDA GPU next to one CPU core (needs a GPU): writes $(OUT)/perf-gpu.json
+	$(BIN)/python -m benchmarks.perf_gpu --output $(OUT)/perf-gpu.json
 
 timing:  ## pytest-benchmark timing benches, saved for comparison across commits
 	$(BIN)/python -m pytest benchmarks/ -o python_files='bench_*.py' -p no:randomly \

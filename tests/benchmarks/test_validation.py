@@ -34,7 +34,7 @@ BAD_RUNS = [
     (["--problem", "gauss-relu:k=4,n=2", "--optimizer", "sgd"], "n=2 < k=4"),
     (["--problem", "deep-teacher:act=swish", "--optimizer", "sgd"], "unknown act 'swish'"),
     (["--problem", "deep-target:arch=1-x-1", "--optimizer", "sgd"], "architecture"),
-    (["--problem", "relu1d-x2:activation=swish", "--optimizer", "sgd"], "has no option 'activation'"),
+    (["--problem", "relu1d-x2:actv=swish", "--optimizer", "sgd"], "has no option 'actv'"),
     (["--problem", "relu1d-x2:tol=-1", "--optimizer", "sgd"], "tol=-1.0"),
     (["--problem", "relu1d-x2:noise=nan", "--optimizer", "sgd"], "must be finite"),
     (["--problem", "relu1d-affine:init=foo", "--optimizer", "sgd"], "unknown init 'foo'"),
