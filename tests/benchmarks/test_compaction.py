@@ -16,27 +16,29 @@ from problems.registry import make
 
 RULES = StopRules(grad_tol=1e-4, plateau_window=200, plateau_rtol=1e-6, every=10)
 CASES = [
-    # problem, optimizer, hyperparameters, schedule
-    ("relu1d-x2:width=4", "momentum", {"lr": 0.05}, ""),
-    ("relu1d-x2:width=4", "adam", {"lr": 0.02}, "cosine"),
-    ("relu1d-x2:width=4", "rmsprop", {"lr": 3e-3}, "step:factor=0.5,every=300"),
-    ("relu1d-x2:width=3,sampled=true,batch=64", "adam", {"lr": 0.02}, ""),
-    ("relu1d-x2:width=4", "pytorch_optimizer:Lion", {"lr": 1e-3}, ""),  # a plug-in, stacked
-    ("relu1d-x2:width=4", "pytorch_optimizer:LARS", {"lr": 0.05}, ""),  # vmapped
+    # problem, optimizer, hyperparameters, schedule, steps (enough for whole blocks to stop)
+    ("relu1d-x2:width=4", "momentum", {"lr": 0.05}, "", 600),
+    ("relu1d-x2:width=4", "adam", {"lr": 0.02}, "cosine", 600),
+    ("relu1d-x2:width=4", "rmsprop", {"lr": 3e-3}, "step:factor=0.5,every=300", 1200),
+    ("relu1d-x2:width=3,sampled=true,batch=64", "adam", {"lr": 0.02}, "", 1200),
+    ("relu1d-x2:width=4", "pytorch_optimizer:Lion", {"lr": 1e-3}, "", 1200),  # plug-in, stacked
+    ("relu1d-x2:width=4", "pytorch_optimizer:LARS", {"lr": 0.05}, "", 600),  # vmapped
 ]
 
 
-def run(spec, name, hp, schedule, monkeypatch=None, compiled=False):
+def run(spec, name, hp, schedule, steps):
     problem = make(spec)
     stop = RULES if "sampled" not in spec else StopRules(grad_tol=1e-3, every=20)
-    cfg = RunConfig(steps=1200, dtype=torch.float64, stop=stop, schedule=schedule, compile=compiled)
+    cfg = RunConfig(steps=steps, dtype=torch.float64, stop=stop, schedule=schedule)
     entry = checked_entry(name, hp) if name not in BUILTINS else BUILTINS[name]
     records, _ = train_cell(problem, entry, hp, torch.arange(200), cfg, keep_params=True)
     return records
 
 
-@pytest.mark.parametrize("spec,name,hp,schedule", CASES, ids=[f"{c[0]}-{c[1]}" for c in CASES])
-def test_compaction_changes_no_bit(spec, name, hp, schedule, monkeypatch):
+@pytest.mark.parametrize(
+    "spec,name,hp,schedule,steps", CASES, ids=[f"{c[0]}-{c[1]}" for c in CASES]
+)
+def test_compaction_changes_no_bit(spec, name, hp, schedule, steps, monkeypatch):
     shrinks = []
     real_compact = engine.compact
 
@@ -45,11 +47,11 @@ def test_compaction_changes_no_bit(spec, name, hp, schedule, monkeypatch):
         real_compact(opt, params, keep)
 
     monkeypatch.setattr(engine, "compact", spy)
-    compacted = run(spec, name, hp, schedule)
+    compacted = run(spec, name, hp, schedule, steps)
     assert shrinks, "no seed stopped early enough to compact: the case tests nothing"
     assert all(n % BLOCK == 0 for n in shrinks)
     monkeypatch.setattr(engine, "compaction", lambda active: None)
-    whole = run(spec, name, hp, schedule)
+    whole = run(spec, name, hp, schedule, steps)
     assert set(compacted) == set(whole)
     for key, value in whole.items():
         if value.dtype == object:

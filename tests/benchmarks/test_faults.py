@@ -171,6 +171,9 @@ def test_dask_run_whose_workers_all_died_fails_with_one_line(tmp_path):
         cells = suites.expand({**suite, "optimizers": [{"name": "sgd", "lr": 0.01}, "adam"]})
 
         watcher = distributed.Client(address, timeout="30s")
+        # both workers must have joined before the run: one still starting up (importing
+        # torch takes seconds on a loaded machine) would look like a worker already gone
+        watcher.wait_for_workers(2, timeout=300)
 
         def kill_every_worker() -> None:  # once both run a cell (each takes minutes)
             wait_for(lambda: sum(map(bool, watcher.processing().values())) == 2, 300, 0.2)
