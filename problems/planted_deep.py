@@ -254,14 +254,37 @@ def construct(data: int, samples: int, h1: int, h2: int) -> dict:
     multi-start search takes tens of seconds)."""
     tag = {"planted_deep": 1, "data": data, "samples": samples, "h1": h1, "h2": h2}
     x, y = teacher_data(data, samples)
-    stored = cached_json(tag, lambda: _construct(x, y, data, h1, h2), prefix="planted-deep-")
+
+    def build() -> dict:
+        return _construct(x, y, cached_small_minima(x, y, data, samples), data, h1, h2)
+
+    stored = cached_json(tag, build, prefix="planted-deep-")
     planted = {k: torch.tensor(v, dtype=torch.float64) for k, v in stored["planted"].items()}
     small = {k: torch.tensor(v, dtype=torch.float64) for k, v in stored["small"].items()}
     return {**stored, "x": x, "y": y, "planted": planted, "small": small}
 
 
-def _construct(x: torch.Tensor, y: torch.Tensor, data: int, h1: int, h2: int) -> dict:
-    for found in small_minima(x, y, data):
+def cached_small_minima(x: torch.Tensor, y: torch.Tensor, data: int, samples: int) -> list[dict]:
+    """small_minima of one data draw, cached on disk on their own: every width planted on
+    that draw starts from them, and the multi-start search is the slow part."""
+    tag = {"planted_deep_small": 1, "data": data, "samples": samples}
+
+    def search() -> list[dict]:
+        return [
+            {**m, "params": {k: v.tolist() for k, v in m["params"].items()}}
+            for m in small_minima(x, y, data)
+        ]
+
+    return [
+        {**m, "params": {k: torch.tensor(v, dtype=torch.float64) for k, v in m["params"].items()}}
+        for m in cached_json(tag, search, prefix="planted-deep-small-")
+    ]
+
+
+def _construct(
+    x: torch.Tensor, y: torch.Tensor, minima: list[dict], data: int, h1: int, h2: int
+) -> dict:
+    for found in minima:
         small = found["params"]
         b1 = torch.linalg.eigvalsh(b_matrix(small, x, y, 1, 0))
         b2 = torch.linalg.eigvalsh(b_matrix(small, x, y, 2, 0))
