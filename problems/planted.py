@@ -96,6 +96,23 @@ def polish(
     return torch.autograd.grad(loss(params), leaves)
 
 
+def perturbed_starts(
+    planted: Params,
+    key: int,
+    seeds: torch.Tensor,
+    noise: float,
+    dtype: torch.dtype,
+    device: torch.device,
+) -> Params:
+    """The planted point plus N(0, noise^2) on every weight, a seed's noise drawn from its own
+    index (stream ``planted_noise``): the starts of the planted families."""
+    out = {}
+    for i, (k, v) in enumerate(planted.items()):
+        z = normal(key, seeds.cpu(), stream("planted_noise", i), v[0].numel(), torch.float64)
+        out[k] = (v + noise * z.reshape(-1, *v.shape[1:])).to(device, dtype).contiguous()
+    return out
+
+
 def b_matrix(params: Params, x: torch.Tensor, y: torch.Tensor, r: int) -> torch.Tensor:
     """B^r of the shallow case (3 x 3 with the bias input)."""
     residual = (shallow(params, x) - y)[0]
@@ -263,11 +280,7 @@ def planted_sigmoid(
     optimum = info["optimum"]
 
     def init(seeds, dtype, device):
-        out = {}
-        for i, (k, v) in enumerate(planted.items()):
-            z = normal(key, seeds.cpu(), stream("planted_noise", i), v[0].numel(), torch.float64)
-            out[k] = (v + noise * z.reshape(-1, *v.shape[1:])).to(device, dtype).contiguous()
-        return out
+        return perturbed_starts(planted, key, seeds, noise, dtype, device)
 
     def risk(params):
         w = params["w"]

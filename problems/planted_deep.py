@@ -37,7 +37,7 @@ import torch
 from problems.base import Params, Problem
 from problems.cache import cached_json
 from problems.options import Option
-from problems.planted import polish
+from problems.planted import perturbed_starts, polish
 from problems.registry import register
 from problems.rng import normal, problem_key, stream
 
@@ -353,11 +353,7 @@ def planted_deep(
     level = info["level"]
 
     def init(seeds, dtype, device):
-        out = {}
-        for i, (k, v) in enumerate(planted.items()):
-            z = normal(key, seeds.cpu(), stream("planted_noise", i), v[0].numel(), torch.float64)
-            out[k] = (v + noise * z.reshape(-1, *v.shape[1:])).to(device, dtype).contiguous()
-        return out
+        return perturbed_starts(planted, key, seeds, noise, dtype, device)
 
     def risk(params):
         w = params["w1"]
