@@ -120,8 +120,10 @@ def summarize(
     optimum: float,
     steps: int,
     wall_s: float,
+    motion: dict[str, int] | None = None,
 ) -> dict:
-    """JSON-ready metrics of one cell."""
+    """JSON-ready metrics of one cell; ``motion`` is unconverged_motion of its checkpoint
+    curve, which the budget warning splits its advice by."""
     n = len(fates)
     success = int((fates == "global").sum())
     gap = records["final_risk"] - optimum
@@ -155,8 +157,10 @@ def summarize(
         "seed_steps": seed_steps,
         "seed_steps_per_s": seed_steps / wall_s if wall_s > 0 else None,
         "unconverged_share": unconverged / n if n else 0.0,
-        "budget_warning": budget_warning(unconverged / n if n else 0.0, steps),
+        "budget_warning": budget_warning(unconverged / n if n else 0.0, steps, motion),
     }
+    if motion is not None:
+        out["unconverged_motion"] = motion
     if "nearest_level" in records:
         near = records["nearest_level"][fates == "unconverged"]
         out["unconverged_near"] = {k: int(c) for k, c in Counter(near[near != ""]).items()}

@@ -37,7 +37,6 @@ from benchmarks.fates import classify
 from benchmarks.hessian import extreme_eigenvalues, verdict
 from benchmarks.metrics import (
     QUANTILES,
-    budget_warning,
     fates_changing,
     summarize,
     unconverged_motion,
@@ -205,11 +204,9 @@ def assemble(cell: Cell, parts: list[dict]) -> dict:
     per_seed["fate"] = fates.tolist()
     per_seed["level"] = labels.tolist()
     marks = checkpoint_steps(cell.steps, cell.checkpoints)
-    metrics = summarize(records, fates, labels, optimum, cell.steps, wall)
-    metrics["fates_changing"] = fates_changing(curve, marks, optimum, info["tol"], info["levels"])
     motion = unconverged_motion(curve, marks, fates)
-    metrics["unconverged_motion"] = motion
-    metrics["budget_warning"] = budget_warning(metrics["unconverged_share"], cell.steps, motion)
+    metrics = summarize(records, fates, labels, optimum, cell.steps, wall, motion)
+    metrics["fates_changing"] = fates_changing(curve, marks, optimum, info["tol"], info["levels"])
     return {
         "id": cell.id,
         "problem": cell.problem,
