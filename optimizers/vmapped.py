@@ -28,6 +28,8 @@ from collections.abc import Callable
 
 import torch
 
+from optimizers.branches import run_split
+
 VMAP_FAILED = "vmapped optimizer step failed"  # the warning's start (the probe looks for it)
 
 
@@ -50,6 +52,8 @@ class VmappedOptimizer(torch.optim.Optimizer):
         ]
         super().__init__(groups, dict(template.defaults))
         self.flat = params
+        self.branches = False  # whether steps run with seeds split on disagreeing branches
+        self.splits = 0  # how often seeds were split (a branch they disagreed on)
 
     def step(self, closure=None):
         if closure is not None:
@@ -59,38 +63,56 @@ class VmappedOptimizer(torch.optim.Optimizer):
         tensors = [{k: v for k, v in self.state[p].items() if _is_tensor(v)} for p in self.flat]
         shared = [{k: v for k, v in self.state[p].items() if not _is_tensor(v)} for p in self.flat]
         options = [_options(g) for g in self.param_groups]
-        side: dict = {}
-
-        def one_seed(p1, g1, s1):
-            return self._one_seed(p1, g1, s1, shared, options, side)
-
+        step = _Step(self._one_seed, params, grads, tensors, shared, options)
         # The first step creates the state, some of it not shaped like a parameter (Shampoo's
         # identity preconditioners), which vmap cannot update in place with a seed's values:
-        # that step runs seed by seed; from then on the state enters vmap batched.
+        # where vmap fails there, that step runs seed by seed; from then on the state enters
+        # vmap batched.
         fresh = not any(tensors)
+        result = None
         with torch.no_grad():
-            if not self.fallback and not fresh:
+            if not self.fallback:
                 try:
-                    new, state = _vmap(one_seed)(params, grads, tensors)
+                    result = self._batched(step)
                 except Exception as err:  # vmap cannot run this plug-in's step
-                    self.fallback = f"{type(err).__name__}: {str(err).strip()[:160]}"
-                    warnings.warn(
-                        f"{VMAP_FAILED} ({self.fallback}); running it one seed at a time",
-                        stacklevel=2,
-                    )
-            if self.fallback or fresh:
-                new, state = _loop(one_seed, params, grads, tensors)
+                    if not fresh:
+                        self.fallback = f"{type(err).__name__}: {str(err).strip()[:160]}"
+                        warnings.warn(
+                            f"{VMAP_FAILED} ({self.fallback}); running it one seed at a time",
+                            stacklevel=2,
+                        )
+            if result is None:
+                result = step.looped()
+            new, state, opts = result
             for p, q in zip(params, new, strict=True):
                 p.copy_(q)
-        for i, p in enumerate(self.flat):
-            self.state[p] = {**side["shared"][i], **state[i]}
-        for group, opts in zip(self.param_groups, side["options"], strict=True):
-            group.update(opts)
+        for p, s in zip(self.flat, state, strict=True):
+            self.state[p] = s
+        for group, o in zip(self.param_groups, opts, strict=True):
+            group.update(o)
         return None
+
+    def _batched(self, step: _Step) -> StepResult:
+        """The step under vmap; once a step needed it (a branch on a seed's value, which plain
+        vmap refuses), every later one runs with the seeds split where they disagree."""
+        if not self.branches:
+            try:
+                return step.on(None)
+            except Exception:
+                pass
+
+        def scatter(parts: list, seeds: int) -> StepResult:
+            self.splits += 1
+            return _scatter(parts, seeds)
+
+        result = run_split(step.on, step.seeds, scatter)
+        self.branches = True
+        return result
 
     def _one_seed(self, p1, g1, s1, shared, options, side):
         """One seed's step: the plug-in built on its tensors, its state and the groups'
-        hyperparameters loaded, stepped; returns (new parameters, tensor state)."""
+        hyperparameters loaded, stepped; returns (new parameters, tensor state), and leaves
+        the non-tensor state and the groups' options in ``side`` (vmap returns tensors only)."""
         leaves = [p.clone() for p in p1]
         inner = self.factory(leaves, **self.hp)
         where = {id(t): i for i, t in enumerate(leaves)}
@@ -110,6 +132,104 @@ class VmappedOptimizer(torch.optim.Optimizer):
         side["shared"] = [{k: v for k, v in s.items() if not _is_tensor(v)} for s in state]
         side["options"] = [_options(g) for g in inner.param_groups]
         return leaves, [{k: v for k, v in s.items() if _is_tensor(v)} for s in state]
+
+
+# new parameters, state (tensors with the seed dimension and shared values), groups' options
+StepResult = tuple[list[torch.Tensor], list[dict], list[dict]]
+
+
+class _Step:
+    """One optimizer step's inputs, and the plug-in's one-seed step over any subset of the
+    seeds: under vmap (``on``) or seed by seed (``looped``)."""
+
+    def __init__(self, one_seed, params, grads, tensors, shared, options) -> None:
+        self.one_seed, self.shared, self.options = one_seed, shared, options
+        self.params, self.grads, self.tensors = params, grads, tensors
+        self.seeds = params[0].shape[0]
+
+    def _inputs(self, index: torch.Tensor | None) -> tuple:
+        if index is None or index.numel() == self.seeds:  # groups are always fewer seeds
+            return self.params, self.grads, self.tensors
+        return (
+            [p[index] for p in self.params],
+            [g[index] for g in self.grads],
+            [{k: v[index] for k, v in st.items()} for st in self.tensors],
+        )
+
+    def on(self, index: torch.Tensor | None) -> StepResult:
+        """The step of the seeds ``index`` (None: all) under vmap."""
+        side: dict = {}
+
+        def fn(p1, g1, s1):
+            return self.one_seed(p1, g1, s1, self.shared, self.options, side)
+
+        new, tensors = _vmap(fn)(*self._inputs(index))
+        state = [{**sh, **t} for sh, t in zip(side["shared"], tensors, strict=True)]
+        return new, state, side["options"]
+
+    def alone(self, seed: int) -> StepResult:
+        """One seed's step without vmap, its results with a seed dimension of one."""
+        side: dict = {}
+        new, tensors = self.one_seed(
+            [p[seed] for p in self.params],
+            [g[seed] for g in self.grads],
+            [{k: v[seed] for k, v in st.items()} for st in self.tensors],
+            self.shared,
+            self.options,
+            side,
+        )
+        state = [
+            {**sh, **{k: v.unsqueeze(0) for k, v in t.items()}}
+            for sh, t in zip(side["shared"], tensors, strict=True)
+        ]
+        return [q.unsqueeze(0) for q in new], state, side["options"]
+
+    def looped(self) -> StepResult:
+        """Every seed's step on its own, merged: what vmap computes, without it."""
+        parts = [(torch.tensor([s]), self.alone(s)) for s in range(self.seeds)]
+        return _scatter(parts, self.seeds)
+
+
+def _scatter(parts: list[tuple[torch.Tensor, StepResult]], seeds: int) -> StepResult:
+    """Groups' step results (each for the seeds at its positions) as one for ``seeds`` seeds.
+    A state value the groups share stays as it is; one that differs (LAMB's trust ratio: the
+    number 1.0 where a seed's norm is zero, a tensor elsewhere) becomes a tensor with the seed
+    dimension. The groups' options must agree (they are the same hyperparameters and
+    counters for every seed)."""
+    first_new, first_state, options = parts[0][1]
+    if any(part[2] != options for _, part in parts):
+        raise ValueError("seed groups changed the optimizer's options differently")
+    new = []
+    for i, q in enumerate(first_new):
+        out = q.new_empty((seeds, *q.shape[1:]))
+        for where, part in parts:
+            out[where] = part[0][i]
+        new.append(out)
+    state = []
+    for i, keys in enumerate(first_state):
+        merged = {}
+        for key in keys:
+            values = [(where, part[1][i][key]) for where, part in parts]
+            if not any(_is_tensor(v) for _, v in values) and all(
+                v == values[0][1] for _, v in values
+            ):
+                merged[key] = values[0][1]
+                continue
+            like = next((v for _, v in values if _is_tensor(v)), None)
+            tail = like.shape[1:] if like is not None else ()
+            dtype = like.dtype if like is not None else new[i].dtype
+            out = torch.empty((seeds, *tail), dtype=dtype, device=new[i].device)
+            for where, v in values:
+                out[where] = v if _is_tensor(v) else torch.as_tensor(v, dtype=dtype)
+            merged[key] = out
+        state.append(merged)
+    if any(
+        part[1][i].keys() != first.keys()
+        for _, part in parts
+        for i, first in enumerate(first_state)
+    ):
+        raise ValueError("seed groups left different optimizer state")
+    return new, state, options
 
 
 def _vmap(fn: Callable) -> Callable:
@@ -133,22 +253,3 @@ def _is_tensor(value) -> bool:
 
 def _options(group: dict) -> dict:
     return {k: v for k, v in group.items() if k != "params"}
-
-
-def _loop(fn, params, grads, tensors):
-    """``fn`` seed by seed and the results stacked: what vmap computes, without it."""
-    outs = []
-    for s in range(params[0].shape[0]):
-        outs.append(
-            fn(
-                [p[s] for p in params],
-                [g[s] for g in grads],
-                [{k: v[s] for k, v in st.items()} for st in tensors],
-            )
-        )
-    new = [torch.stack([o[0][i] for o in outs]) for i in range(len(params))]
-    state = [
-        {k: torch.stack([o[1][i][k] for o in outs]) for k in outs[0][1][i]}
-        for i in range(len(params))
-    ]
-    return new, state

@@ -30,7 +30,7 @@ F = "optimizers.factories"
 # spec, hyperparameters, expected path, closure, hessian-vector products
 TABLE = [
     (f"{PO}:Lion", {"lr": 1e-3}, "stacked", False, False),
-    (f"{PO}:Lamb", {"lr": 1e-2}, "per-seed", False, False),
+    (f"{PO}:Lamb", {"lr": 1e-2}, "vmapped", False, False),
     (f"{PO}:AdaBelief", {"lr": 1e-2}, "stacked", False, False),
     (f"{PO}:Prodigy", {"lr": 1.0}, "one-seed", False, False),
     (f"{PO}:MADGRAD", {"lr": 1e-2}, "stacked", False, False),

@@ -34,8 +34,8 @@ def engine_params(entry, seeds) -> dict:
     [
         ("pytorch_optimizer:Shampoo", "vmapped"),
         ("pytorch_optimizer:LARS", "vmapped"),
-        # LAMB branches on a tensor's value (weight_norm == 0): vmap cannot run it
-        ("pytorch_optimizer:Lamb", "per-seed"),
+        # LAMB branches on a tensor's value (weight_norm == 0): run split where seeds disagree
+        ("pytorch_optimizer:Lamb", "vmapped"),
     ],
 )
 def test_probe_path_and_it_equals_the_one_seed_path(spec, path):
