@@ -17,7 +17,9 @@ into a number. Under vmap that tensor holds one number per seed, so ``add_/sub_(
 alpha=a)`` runs as ``add_/sub_(other * a)`` and ``addcmul_/addcdiv_(t1, t2, value=a)`` as
 ``addcmul_/addcdiv_(t1 * a, t2)``: the same arithmetic, rounded in two steps where the CPU
 kernel may fuse the multiply and add (a difference of about one unit in the last place of
-the update, which the probe's tolerance judges). Nothing else is answered: ``.item()`` /
+the update, which the probe's tolerance judges). And an ``out=`` write into a batched tensor
+(LAMB's ``torch.div(exp_avg, update, out=update)``), which vmap cannot batch, runs as the op
+and a ``copy_`` of its result (the same values). Nothing else is answered: ``.item()`` /
 ``float()`` of a batched tensor (a per-seed number used as a number elsewhere) still fails,
 and the caller falls back.
 """
@@ -80,11 +82,20 @@ SCALE_BY_SECOND = {f: "alpha" for f in (_T.add, _T.add_, _T.sub, _T.sub_, torch.
     f: "value" for f in (_T.addcmul, _T.addcmul_, _T.addcdiv, _T.addcdiv_)
 }
 SCALE_BY_SECOND |= {torch.addcmul: "value", torch.addcdiv: "value"}
+# in-place arithmetic run as its out-of-place twin and a copy (same values, same dtype rules)
+OUT_OF_PLACE = {
+    f"{op}_"
+    for op in (
+        "add sub mul div addcmul addcdiv clamp clamp_min clamp_max lerp sqrt rsqrt pow neg abs"
+        " sign exp log reciprocal maximum minimum addmm addmv addbmm baddbmm addr"
+    ).split()
+}
 
 
 class SeedBranches(TorchFunctionMode):
-    """``bool(t)`` of a vmapped tensor: the seeds' common value, or ``SeedsDisagree``; and a
-    per-seed scalar factor of add/sub/addcmul/addcdiv multiplied into their second tensor."""
+    """``bool(t)`` of a vmapped tensor: the seeds' common value, or ``SeedsDisagree``; a
+    per-seed scalar factor of add/sub/addcmul/addcdiv multiplied into their second tensor;
+    ``out=`` a batched tensor as the op and a copy."""
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -100,6 +111,20 @@ class SeedBranches(TorchFunctionMode):
             kwargs = dict(kwargs)
             factor = kwargs.pop(key)
             args = (args[0], args[1] * factor, *args[2:])
+        name = getattr(func, "__name__", "")
+        if (
+            name in OUT_OF_PLACE
+            and func is getattr(torch.Tensor, name, None)
+            and _is_batched(args[0])
+        ):
+            # vmap batches many in-place methods only example by example (addcmul_ with a
+            # value, clamp_ with bounds): the out-of-place op, written back, is batched
+            return args[0].copy_(getattr(torch.Tensor, name[:-1])(*args, **kwargs))
+        out = kwargs.get("out")
+        if isinstance(out, torch.Tensor) and _is_batched(out):
+            # vmap has no batching rule for out= variants: the op, then its result written
+            kwargs = {k: v for k, v in kwargs.items() if k != "out"}
+            return out.copy_(func(*args, **kwargs))
         return func(*args, **kwargs)
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from functools import partial
 
 import torch
 
@@ -52,7 +53,7 @@ class VmappedOptimizer(torch.optim.Optimizer):
         ]
         super().__init__(groups, dict(template.defaults))
         self.flat = params
-        self.branches = False  # whether steps run with seeds split on disagreeing branches
+        self.level = 0  # the first of FUNCTIONALIZE that ran a step (steps start there)
         self.splits = 0  # how often seeds were split (a branch they disagreed on)
 
     def step(self, closure=None):
@@ -73,7 +74,7 @@ class VmappedOptimizer(torch.optim.Optimizer):
         with torch.no_grad():
             if not self.fallback:
                 try:
-                    result = self._batched(step)
+                    result = self._batched(step, fresh)
                 except Exception as err:  # vmap cannot run this plug-in's step
                     if not fresh:
                         self.fallback = f"{type(err).__name__}: {str(err).strip()[:160]}"
@@ -92,22 +93,28 @@ class VmappedOptimizer(torch.optim.Optimizer):
             group.update(o)
         return None
 
-    def _batched(self, step: _Step) -> StepResult:
-        """The step under vmap; once a step needed it (a branch on a seed's value, which plain
-        vmap refuses), every later one runs with the seeds split where they disagree."""
-        if not self.branches:
+    def _batched(self, step: _Step, fresh: bool) -> StepResult:
+        """The step under vmap (optimizers/branches.py: the seeds split where they disagree on
+        a branch), plain or else functionalized: from the way the last step took on (one that
+        fails on the first step, whose state is made inside it, may run the later ones).
+        The last way's error is raised when none runs."""
+        err: Exception | None = None
+        for level in range(self.level, len(FUNCTIONALIZE)):
+            run = partial(step.on, functional=FUNCTIONALIZE[level])
             try:
-                return step.on(None)
-            except Exception:
-                pass
+                result = run_split(run, step.seeds, self._scatter)
+            except Exception as caught:  # this way cannot run it: the next one may
+                err = caught
+                continue
+            if not fresh:
+                self.level = level
+            return result
+        assert err is not None
+        raise err
 
-        def scatter(parts: list, seeds: int) -> StepResult:
-            self.splits += 1
-            return _scatter(parts, seeds)
-
-        result = run_split(step.on, step.seeds, scatter)
-        self.branches = True
-        return result
+    def _scatter(self, parts: list, seeds: int) -> StepResult:
+        self.splits += 1
+        return _scatter(parts, seeds)
 
     def _one_seed(self, p1, g1, s1, shared, options, side):
         """One seed's step: the plug-in built on its tensors, its state and the groups'
@@ -124,7 +131,7 @@ class VmappedOptimizer(torch.optim.Optimizer):
                 group["foreach"] = False
             for q in group["params"]:
                 i = where[id(q)]
-                q.grad = g1[i]
+                q.grad = g1[i].clone()  # a step may write it; a failed way must not
                 # copies: a step that fails half-way must leave the stacked state as it was
                 inner.state[q] = {**shared[i], **{k: v.clone() for k, v in s1[i].items()}}
         inner.step()
@@ -156,14 +163,14 @@ class _Step:
             [{k: v[index] for k, v in st.items()} for st in self.tensors],
         )
 
-    def on(self, index: torch.Tensor | None) -> StepResult:
-        """The step of the seeds ``index`` (None: all) under vmap."""
+    def on(self, index: torch.Tensor | None, functional: bool) -> StepResult:
+        """The step of the seeds ``index`` (None: all) under vmap, functionalized or not."""
         side: dict = {}
 
         def fn(p1, g1, s1):
             return self.one_seed(p1, g1, s1, self.shared, self.options, side)
 
-        new, tensors = _vmap(fn)(*self._inputs(index))
+        new, tensors = _vmap(fn, functional)(*self._inputs(index))
         state = [{**sh, **t} for sh, t in zip(side["shared"], tensors, strict=True)]
         return new, state, side["options"]
 
@@ -232,11 +239,17 @@ def _scatter(parts: list[tuple[torch.Tensor, StepResult]], seeds: int) -> StepRe
     return new, state, options
 
 
-def _vmap(fn: Callable) -> Callable:
-    """vmap over the seed dimension of ``fn`` made functional first: plug-ins write with
-    ``out=`` (LAMB's ``torch.div(..., out=update)``), which has no batching rule, and
-    functionalization rewrites those writes as pure operations."""
-    batched = torch.func.vmap(torch.func.functionalize(fn))
+# How to run a plug-in's one-seed step under vmap, cheapest first: plain (in-place updates run
+# as they are, the ones vmap batches only example by example rewritten by SeedBranches), then
+# functionalized (every write rewritten as a pure operation; it costs more, and its copy_
+# takes vmap's per-example fallback) for what plain vmap refuses.
+FUNCTIONALIZE = (False, True)
+
+
+def _vmap(fn: Callable, functional: bool) -> Callable:
+    """vmap over the seed dimension of ``fn``, made functional first if asked (in-place and
+    ``out=`` writes rewritten as pure operations)."""
+    batched = torch.func.vmap(torch.func.functionalize(fn) if functional else fn)
 
     def run(*args):
         with warnings.catch_warnings():
