@@ -69,6 +69,8 @@ class VmappedOptimizer(torch.optim.Optimizer):
         # identity preconditioners), which vmap cannot update in place with a seed's values:
         # where vmap fails there, that step runs seed by seed; from then on the state enters
         # vmap batched.
+        # (a plug-in without tensor state is fresh every step: run seed by seed where vmap
+        # cannot run it, silently, as before; ClippedSGD's foreach norm in tests/benchmarks)
         fresh = not any(tensors)
         result = None
         with torch.no_grad():

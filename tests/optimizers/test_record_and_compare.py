@@ -49,7 +49,7 @@ def test_plugin_package_and_version(tmp_path):
 def test_cell_records_path_contract_and_resolved_defaults():
     cell = Cell("relu1d-x2:width=3", "pytorch_optimizer:Lamb", {"lr": 0.01}, steps=5, seeds=3)
     record = run_cell(cell)["optimizer"]
-    assert record["path"] == "per-seed" and record["batched"] is False
+    assert record["path"] == "vmapped"
     assert record["resolved_hyperparameters"]["weight_decouple"] is True
     assert record["origin"]["package"] == "pytorch_optimizer" and record["origin"]["version"]
 
