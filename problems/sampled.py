@@ -132,8 +132,9 @@ def _slice_sums(
 # The sorted path (problems/sorted_sums.py) from this width on, for act = relu. Measured
 # (S = 256, N = 1024, float32, one thread, compiled, the sort included; per step):
 # H = 8: dense 2.7 ms, sorted 4.9; H = 16: 3.6 / 4.5; H = 32: 30 / 4.9; H = 256: 254 / 7.7;
-# H = 1000: 1046 / 17.6. The dense path keeps the narrow networks, where its N H terms cost
-# less than the sort and the H log N search. Chosen by the width only, never by the seeds.
+# H = 1000: 1046 / 17.6; a second run (machine busier): H = 16: 8.1 / 8.5, H = 24:
+# 14.8 / 8.8, H = 32: 63 / 13.6. The dense path keeps the narrow networks, where its N H terms
+# cost about what the sort and the H log N search do. Chosen by the width only, never the seeds.
 SORTED_MIN_WIDTH = 24
 
 
