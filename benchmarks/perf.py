@@ -343,7 +343,10 @@ def sampled_rows(widest: tuple[int, int] = (10, 40)) -> list[dict]:
     the fixed cost (set-up, final evaluation); a step costs the same throughout (no stopping
     rules, so no seed stops). The engine keeps two checkpoints: a real run's 24 exact-risk
     checkpoints spread over 10^4 steps cost nothing, over the few steps timed here they
-    would be most of the time."""
+    would be most of the time. From H = 24 on the engine's train_risk_grad sorts the batch
+    (problems/sorted_sums.py; H = 16 keeps the dense closed form); the widest setting was
+    also timed for real once (train_cell, 300 seeds, 10^4 steps, SGD lr 0.01, compiled, one
+    thread, not niced, on the shared 2-core machine): see README performance."""
     spec_of = "relu1d-x2:width={},sampled=true,batch=1024".format
 
     def engine_seconds(spec: str, seeds: int, steps: int, **cfg) -> float:

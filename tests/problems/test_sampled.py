@@ -7,7 +7,7 @@ import torch
 from benchmarks import engine
 from benchmarks.engine import RunConfig, train_cell, uses_fast_gradient
 from optimizers.registry import BUILTINS
-from problems import sampled
+from problems import sampled, sorted_sums
 from problems.deepfc import forward
 from problems.registry import make
 from problems.rng import problem_key, stream, uniform
@@ -15,6 +15,7 @@ from problems.targets import square
 
 SHALLOW = "relu1d-x2:width=5,sampled=true,batch=64"
 DEEP = "deep-target:arch=1-6-5-1,sampled=true,batch=48"
+WIDE = "relu1d-sin3x:width=40,sampled=true,batch=64"  # the sorted path (uses_sorted)
 
 
 def random_shallow(s: int, width: int, seed: int = 0) -> dict:
@@ -152,7 +153,7 @@ def test_deep_target_sampled_keeps_the_grid_risk_for_evaluation():
         make("deep-target:sampled=true,batch=0")
 
 
-@pytest.mark.parametrize("spec", [SHALLOW, DEEP])
+@pytest.mark.parametrize("spec", [SHALLOW, DEEP, WIDE])
 def test_a_short_engine_run_uses_the_fast_path(spec, monkeypatch):
     """The engine trains a sampled problem through train_risk_grad, never autograd, and gets
     the autograd path's parameters (SGD, float64, 30 steps)."""
@@ -191,7 +192,7 @@ BATCH = torch.tensor([*range(300, 330), 81, *range(1000, 1017), 609, 259])
 
 
 @pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
-@pytest.mark.parametrize("spec", [SHALLOW, DEEP])
+@pytest.mark.parametrize("spec", [SHALLOW, DEEP, WIDE])
 def test_sampled_fast_path_is_bitwise_batch_invariant(spec, compiled):
     """float64: a seed's final parameters are bit-identical alone, in an odd-sized batch at
     any position, and under another chunking, on the fast (optionally compiled) path."""
@@ -210,3 +211,145 @@ def test_sampled_fast_path_is_bitwise_batch_invariant(spec, compiled):
         alone, _ = train_cell(problem, sgd, hp, torch.tensor([seed]), cfg, keep_params=True)
         for key in keys:
             assert np.array_equal(batch[key][i], alone[key][0], equal_nan=True), (seed, key)
+
+
+def shallow_with_corner_cases(s: int, width: int, seed: int = 0) -> dict:
+    """Random neurons plus, where the width allows, the corner cases of the sorted path:
+    w = 0 with b < 0 (dead everywhere), w = 0 with b > 0 (active everywhere), a rising and a
+    falling neuron whose kink lies outside [0, 1] (active on every sample, resp. none)."""
+    params = random_shallow(s, width, seed)
+    corners = [(0.0, -1.0), (0.0, 0.5), (2.0, 3.0), (-1.5, -0.2)]
+    for j, (w, b) in enumerate(corners[:width]):
+        params["w"][:, j], params["b"][:, j] = w, b
+    return params
+
+
+def dense_of_sorted(params: dict, xs: torch.Tensor, ys: torch.Tensor) -> tuple:
+    """The float64 reference: autograd through the dense per-sample risk (relu1d.network)."""
+    from problems.relu1d import network
+
+    def risk(p):
+        err = network(p, xs) - ys
+        return (err * err).mean(dim=1)
+
+    return autograd_of(risk, params)
+
+
+def assert_close_to_scale(got: tuple, want: tuple, rtol: float = 1e-12) -> None:
+    """Equal to rtol relative to each quantity's largest entry: an entry that is a sum
+    cancelling to near zero is as exact as the sums it comes from, not relative to itself."""
+    torch.testing.assert_close(got[0], want[0], rtol=rtol, atol=0.0)
+    for k in want[1]:
+        scale = float(want[1][k].abs().max())
+        torch.testing.assert_close(got[1][k], want[1][k], rtol=rtol, atol=rtol * scale)
+
+
+@pytest.mark.parametrize("width", [1, 3, 16, 300])
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+def test_sorted_gradient_equals_autograd(width, compiled):
+    """float64: risk and gradient of the sorted path against autograd through the dense
+    network, with dead, always-active and out-of-range neurons; a dead neuron's gradient is
+    exactly zero, as through autograd."""
+    params = shallow_with_corner_cases(5, width)
+    g = torch.Generator().manual_seed(2)
+    xs = sorted_sums.sort_rows(torch.rand(5, 257, generator=g, dtype=torch.float64))
+    ys = torch.sin(3 * xs)
+    fn = torch.compile(sorted_sums.sorted_risk_grad) if compiled else sorted_sums.sorted_risk_grad
+    got = fn(params, xs, ys)
+    assert_close_to_scale(got, dense_of_sorted(params, xs, ys))
+    if width >= 3:
+        dead = [got[1][k][:, 0] for k in "wbv"]
+        assert all(torch.all(t == 0) for t in dead)
+        assert torch.all(got[1]["v"][:, 1] != 0)
+    if width >= 4:  # falling with its kink below the samples: inactive everywhere
+        assert all(torch.all(got[1][k][:, 3] == 0) for k in "wbv")
+
+
+@pytest.mark.parametrize("w", [2.0, 3.0, -3.0, 0.7, -1e-3])
+def test_samples_on_a_kink_count_as_inactive(w):
+    """Samples exactly on a kink (w x + b == 0 in floating point; b = -fl(w x)) are inactive,
+    relu'(0) = 0 as in autograd, whatever -b / w rounds to (x = 0.1: above x for w = +-3,
+    below it for w = 0.7, so a threshold -b / w would count the sample active for w = 0.7
+    and -3): the sorted path tests w x + b > 0 itself. Neighbouring
+    samples one ulp away on either side, and duplicates of the kink sample, too."""
+    x0 = torch.tensor(0.1, dtype=torch.float64)
+    near = [x0, torch.nextafter(x0, torch.tensor(0.0)), torch.nextafter(x0, torch.tensor(1.0))]
+    xs = sorted_sums.sort_rows(
+        torch.stack([*near, x0, x0, torch.tensor(0.05), torch.tensor(0.9)])[None]
+    )
+    b = -(w * x0)
+    assert float(w * x0 + b) == 0.0
+    params = {
+        "w": torch.tensor([[w, 1.0]], dtype=torch.float64),
+        "b": torch.tensor([[float(b), -0.5]], dtype=torch.float64),
+        "v": torch.tensor([[1.3, -0.4]], dtype=torch.float64),
+        "c": torch.tensor([0.2], dtype=torch.float64),
+    }
+    ys = xs * xs
+    got = sorted_sums.sorted_risk_grad(params, xs, ys)
+    assert_close_to_scale(got, dense_of_sorted(params, xs, ys), rtol=1e-14)
+    z = w * xs[0] + b
+    assert int(sorted_sums.run_starts(xs, params["w"], params["b"])[0, 0]) == (
+        int((z <= 0).sum()) if w > 0 else int((z > 0).sum())
+    )
+
+
+@pytest.mark.parametrize(
+    "xs,w,b,pos",
+    [
+        ([0.0, 0.25, 0.5, 0.75], 1.0, -0.5, 3),  # rising, 0.5 on the kink: active from 0.75
+        ([0.0, 0.25, 0.5, 0.75], -1.0, 0.5, 2),  # falling: active on 0.0 and 0.25
+        ([0.0, 0.25, 0.5, 0.75], 0.0, 1.0, 0),  # w = 0, b > 0: everywhere
+        ([0.0, 0.25, 0.5, 0.75], 0.0, 0.0, 4),  # w = 0, b = 0: nowhere
+        ([0.0, 0.25, 0.5, 0.75], 1.0, 5.0, 0),  # kink below the samples
+        ([0.0, 0.25, 0.5, 0.75], -1.0, 5.0, 4),  # falling, kink above: everywhere
+        ([0.3, 0.3, 0.3], 1.0, -0.3, 3),  # all three on the kink
+    ],
+)
+def test_run_starts(xs, w, b, pos):
+    xs = torch.tensor([xs], dtype=torch.float64)
+    got = sorted_sums.run_starts(
+        xs, torch.tensor([[w]], dtype=torch.float64), torch.tensor([[b]], dtype=torch.float64)
+    )
+    assert int(got[0, 0]) == pos
+
+
+def test_sort_rows_sorts_each_row():
+    x = torch.rand(6, 100, dtype=torch.float32)
+    assert torch.equal(sorted_sums.sort_rows(x), torch.sort(x, dim=1).values)
+
+
+@pytest.mark.parametrize("width,sorted_path", [(5, False), (16, False), (24, True), (300, True)])
+def test_the_path_is_chosen_by_width(width, sorted_path):
+    assert sampled.uses_sorted(width, "relu") is sorted_path
+    assert not sampled.uses_sorted(width, "clip")
+
+
+@pytest.mark.parametrize("step", [0, 1234])
+def test_wide_problem_gradient_equals_autograd_of_its_train_risk(step):
+    """The problem's train_risk_grad on the sorted path (width 40) against autograd through
+    relu1d.sampled_risk on the same (unsorted) batch, float64."""
+    problem = make(WIDE)
+    assert sampled.uses_sorted(40, "relu")
+    seeds = torch.arange(3, 9)
+    params = problem.init(seeds, torch.float64, torch.device("cpu"))
+    got = problem.train_risk_grad(params, seeds, torch.tensor(step))
+    assert_close_to_scale(got, autograd_of(lambda p: problem.train_risk(p, seeds, step), params))
+
+
+def test_float32_sorted_path_is_as_close_to_float64_as_the_dense_path():
+    """float32: the sorted path's gradient is no further from the float64 result than the
+    dense path's (its sums run in float64; measured 2-5e-8 against 4-13e-8, relative to the
+    largest entry)."""
+    params = shallow_with_corner_cases(16, 300, seed=3)
+    p32 = {k: v.float() for k, v in params.items()}
+    xs = sorted_sums.sort_rows(torch.rand(16, 1024, generator=torch.Generator().manual_seed(4)))
+    ys = torch.sin(3 * xs)
+    exact = dense_of_sorted({k: v.double() for k, v in p32.items()}, xs.double(), ys.double())
+    fast = sorted_sums.sorted_risk_grad(p32, xs, ys)
+    dense = sampled.shallow_risk_grad(p32, xs, ys)
+    for k in exact[1]:
+        scale = exact[1][k].abs().max()
+        err_fast = (fast[1][k].double() - exact[1][k]).abs().max() / scale
+        err_dense = (dense[1][k].double() - exact[1][k]).abs().max() / scale
+        assert err_fast <= max(err_dense, 1e-7), (k, float(err_fast), float(err_dense))
