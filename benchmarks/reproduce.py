@@ -418,12 +418,12 @@ def _online(spec: str) -> str:
     return f"{spec},sampled=true,batch=1024"
 
 
-def _deep(target: str, arch: str, init: str) -> str:
+def _deep(target: str, arch: str, init: str, bias: str = "zero") -> str:
     """A deep-target spec: online batches where this tree's deep-target has them, else its
     fixed midpoint grid (the report notes which)."""
     from problems.registry import declared
 
-    spec = f"deep-target:target={target},arch={arch},init={init}"
+    spec = f"deep-target:target={target},arch={arch},init={init},bias={bias}"
     return _online(spec) if "sampled" in declared("deep-target") else f"{spec},points=1024"
 
 
@@ -479,7 +479,7 @@ IJR_SETTINGS = (
     ),
     IJRSetting(
         6,
-        lambda h: _deep("sin3x", f"1-{h}-{h}-1", "normal"),
+        lambda h: _deep("sin3x", f"1-{h}-{h}-1", "normal", "normal"),  # all N(0, 1)
         (8, 15, 50),
         (8,),
         {"name": "sgd", "lr": 0.0005},

@@ -18,13 +18,14 @@ import torch
 
 from problems.base import Params, Problem
 from problems.options import Option
-from problems.registry import register
+from problems.registry import parse_spec, register
 from problems.rng import normal, problem_key, stream, uniform
 from problems.targets import TARGETS
 
 ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid}
 DEEP_TARGETS = ("sin3x", "x2+2x")  # seed 000's deep runs; the functions are problems.targets'
 BEST_KNOWN = Path(__file__).with_name("best_known.json")
+BIASES = ("zero", "normal")  # deep-target's bias option: how the biases start
 CITE_TS = "Teacher-student deep networks; realizable, so the optimal empirical risk is 0"
 CITE_000 = (
     "Jentzen, Riekert et al. (2022), Convergence to good non-optimal critical points "
@@ -63,15 +64,27 @@ def draw_params(
     act: str,
     use: str,
     dtype: torch.dtype,
+    bias: str = "zero",
 ) -> Params:
-    """Layer weights W<l> [S, out, in] and biases b<l> [S, out] (biases start at 0); layer l
-    draws from random stream ``use`` + l (problems/rng.py STREAMS)."""
+    """Layer weights W<l> [S, out, in] and biases b<l> [S, out]; layer l draws from random
+    stream ``use`` + l (problems/rng.py STREAMS). Biases start at 0 (``bias="zero"``) or are
+    N(0, 1) (``bias="normal"``: Ibragimov, Jentzen & Riekert 2022, Section 4, setting 6 draws
+    every weight and bias from N(0, 1)); normal biases are the same stream's numbers after the
+    layer's weights, so a seed's draw depends on (problem, seed, layer) only."""
+    if bias not in BIASES:
+        raise ValueError(f"unknown bias {bias!r}; choose {', '.join(BIASES)}")
     params = {}
     for layer, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
-        z = normal(key, seeds.cpu(), stream(use, layer), fan_in * fan_out, dtype)
+        count = fan_in * fan_out + (fan_out if bias == "normal" else 0)
+        z = normal(key, seeds.cpu(), stream(use, layer), count, dtype)
         scale = init_scale(fan_in, fan_out, scheme, act)
-        params[f"W{layer}"] = (scale * z).reshape(-1, fan_out, fan_in).contiguous()
-        params[f"b{layer}"] = torch.zeros(len(seeds), fan_out, dtype=dtype)
+        weights = z[:, : fan_in * fan_out]
+        params[f"W{layer}"] = (scale * weights).reshape(-1, fan_out, fan_in).contiguous()
+        params[f"b{layer}"] = (
+            z[:, fan_in * fan_out :].contiguous()
+            if bias == "normal"
+            else torch.zeros(len(seeds), fan_out, dtype=dtype)
+        )
     return params
 
 
@@ -190,11 +203,26 @@ def dead_units(params: Params, x: torch.Tensor) -> torch.Tensor:
     return dead
 
 
+# deep-target options that change how runs start or what they train on, not the evaluation
+# risk they are measured by
+NOT_THE_LANDSCAPE = ("init", "bias", "sampled", "batch", "tol")
+
+
+def landscape(name: str) -> str:
+    """A canonical problem name without the options that leave its evaluation risk alone: the
+    key of its best-known value. Why: R* belongs to the risk function (target, architecture,
+    activation, grid), so the He, Xavier, SGD and Adam settings of one architecture
+    (Ibragimov, Jentzen & Riekert 2022, settings 7, 8, 11, 12) share one value."""
+    family, options = parse_spec(name)
+    kept = ",".join(f"{k}={v}" for k, v in options.items() if k not in NOT_THE_LANDSCAPE)
+    return f"{family}:{kept}" if kept else family
+
+
 def best_known(name: str) -> tuple[float, str] | None:
-    """The recorded best risk of a problem and how it was found, if any."""
+    """The recorded best risk of a problem's landscape and how it was found, if any."""
     if not BEST_KNOWN.exists():
         return None
-    entry = json.loads(BEST_KNOWN.read_text()).get(name)
+    entry = json.loads(BEST_KNOWN.read_text()).get(landscape(name))
     return (entry["value"], entry["provenance"]) if entry else None
 
 
@@ -209,12 +237,13 @@ def _problem(
     """A deep problem from its options (arch, act, init: the student), its training data
     (x, y) and what is known of its optimum (optimum, provenance, detail, tol)."""
     widths, act, init = parse_widths(options["arch"]), options["act"], options["init"]
+    bias = options.get("bias", "zero")
     x, y = data
     optimum, provenance, detail, tol = known
     key = problem_key(name)
 
     def init_fn(seeds, dtype, device):
-        p = draw_params(key, seeds, widths, init, act, "init", dtype)
+        p = draw_params(key, seeds, widths, init, act, "init", dtype, bias)
         return {k: v.to(device) for k, v in p.items()}
 
     def risk(params: Params) -> torch.Tensor:
@@ -282,6 +311,8 @@ def check_options(options: dict) -> None:
         raise ValueError(f"unknown act {options['act']!r}; choose {', '.join(ACTIVATIONS)}")
     if options["init"] not in INITS:
         raise ValueError(f"unknown init {options['init']!r}; choose {', '.join(INITS)}")
+    if options.get("bias", "zero") not in BIASES:
+        raise ValueError(f"unknown bias {options['bias']!r}; choose {', '.join(BIASES)}")
     if "target" in options:
         if options["target"] not in TARGETS:
             raise ValueError(f"unknown target {options['target']!r}; choose {', '.join(TARGETS)}")
@@ -351,6 +382,7 @@ def deep_teacher(
         Option("arch", str, "1-32-32-32-1", "layer widths, 1-...-1"),
         Option("act", str, "relu", f"activation: {', '.join(ACTIVATIONS)}"),
         Option("init", str, "he", "initialization: normal, he, xavier"),
+        Option("bias", str, "zero", "initial biases: zero, or normal: N(0, 1)"),
         Option("points", int, 256, "midpoint-grid inputs in [0, 1]"),
         Option("tol", float, 0.0, "success tolerance on the gap (0: half the best known)"),
         Option("sampled", bool, False, "train on fresh U[0, 1] inputs per step and seed"),
@@ -364,6 +396,7 @@ def deep_target(
     arch: str,
     act: str,
     init: str,
+    bias: str,
     points: int,
     tol: float,
     sampled: bool,
@@ -384,10 +417,17 @@ def deep_target(
         optimum = 0.0
         detail = f"no best-known run recorded: 0 is a lower bound (`trapbench best-known {_name}`)"
         tol = tol if tol > 0 else 1e-6
-    options = {"target": target, "arch": arch, "act": act, "points": points, "init": init}
+    options = {
+        "target": target,
+        "arch": arch,
+        "act": act,
+        "points": points,
+        "init": init,
+        "bias": bias,
+    }
     description = (
-        f"Network {arch} ({act}, init {init}) fitting {target} on a midpoint grid of {points} "
-        "points in [0, 1]; success = within tol of the best risk known."
+        f"Network {arch} ({act}, init {init}, {bias} biases) fitting {target} on a midpoint "
+        f"grid of {points} points in [0, 1]; success = within tol of the best risk known."
     )
     known = (optimum, "best_known", detail, tol)
     problem = _problem(_name, options, (x, y), known, description, CITE_000)

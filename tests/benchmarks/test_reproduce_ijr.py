@@ -99,3 +99,40 @@ def test_histogram_figure_draws_for_the_reproduction_only():
     other = ijr_histograms(Context(SimpleNamespace(doc={"cells": []})))
     assert isinstance(other, Empty)
     assert not math.isnan(doc["reproduction"]["rows"][0]["rate"])
+
+
+def test_deep_settings_get_the_recorded_best_known_risk_and_defined_shares():
+    """Every deep setting's problem (quick widths) finds its landscape's value in
+    problems/best_known.json, so its rows have R* > 0 and within-1%/10% shares."""
+    from problems.registry import make
+
+    suite = REP.suite(True)
+    setting_of = reproduce._settings_by_cell(suite)
+    cells = [c for c in reproduce.expand(suite) if setting_of[c.id] >= 6]
+    assert {setting_of[c.id] for c in cells} == set(range(6, 13))
+    doc_cells = []
+    for cell in cells:
+        info = make(cell.problem).info()
+        assert info["optimum"] > 0 and info["provenance"] == "best_known", cell.problem
+        assert "Adam" in info["provenance_detail"]  # the recorded search, not the fallback
+        r_star = info["optimum"]
+        doc_cells.append(
+            {
+                "id": cell.id,
+                "problem": cell.problem,
+                "optimizer": {"name": cell.optimizer},
+                "problem_info": info,
+                "records": {"final_risk": [1.005 * r_star, 1.05 * r_star, 3 * r_star, 10.0]},
+            }
+        )
+    result = REP.compare({"suite": suite, "cells": doc_cells})
+    assert len(result["rows"]) == len(cells)
+    for row in result["rows"]:
+        assert (row["within_1pct"], row["within_10pct"]) == (0.25, 0.5)
+    assert not any("no best-known risk recorded" in n for n in result["notes"])
+
+
+def test_setting_6_draws_every_weight_and_bias_from_a_standard_normal():
+    parts = {p["setting"]: p for p in REP.suite(False)["parts"]}
+    assert all("init=normal" in p and "bias=normal" in p for p in parts[6]["problems"])
+    assert not any("bias=normal" in p for n in range(7, 13) for p in parts[n]["problems"])
