@@ -11,7 +11,9 @@ them), and the step budget becomes a maximum. Rules, as a suite table or a CLI l
                              max_i ||2 pi grad_{w_i} F|| <= 1e-9 is grad_tol = 1.59e-10).
   target = true              the gap to the optimal risk is within the problem's tolerance.
   plateau_window = W         the exact risk changed by at most plateau_rtol * |risk| over the
-  plateau_rtol = r           last W steps (checked every W steps).
+  plateau_rtol = r           last W steps and over the last step (checked every W steps; the
+                             one-step test keeps a period-2 orbit, whose risk repeats every
+                             other step, from passing as converged).
   every = k                  check interval; sampled problems evaluate the exact risk and its
                              gradient only at these steps (default 1 for exact problems, 100
                              for sampled ones).

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import torch
-from toys import quadratic_problem, with_closed_form
+from toys import cycle_problem, quadratic_problem, with_closed_form
 
 from benchmarks.engine import RunConfig, train_cell
 from benchmarks.stopping import StopError, StopRules, parse
@@ -54,6 +54,16 @@ def test_plateau_rule_fires_on_a_flat_run_only():
     moving, _ = train_cell(problem, BUILTINS["sgd"], {"lr": 1e-3}, SEEDS, cfg)
     assert set(moving["stop_reason"]) == {"budget"}
     assert set(moving["stop_step"].tolist()) == {400}
+
+
+def test_plateau_rule_does_not_certify_a_period_two_orbit():
+    """GD at lr 3 on cycle_problem ends on a 2-cycle: the risk every other step is the same,
+    so the window comparison alone (an even window) fires; the one-step comparison must not."""
+    rules = StopRules(plateau_window=50, plateau_rtol=1e-6)
+    cfg = RunConfig(steps=400, dtype=torch.float64, stop=rules)
+    rec, _ = train_cell(cycle_problem(), BUILTINS["sgd"], {"lr": 3.0}, SEEDS, cfg)
+    assert set(rec["stop_reason"]) == {"budget"}
+    assert np.all(rec["stationarity"] > 0.8)  # still on the orbit, far from stationary
 
 
 def test_a_chunk_ends_when_all_its_seeds_have_stopped():
