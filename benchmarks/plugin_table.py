@@ -67,10 +67,15 @@ def table(plugins: list[tuple[str, float, str]] = PLUGINS) -> list[tuple[str, st
     return [(spec, path, contract, seconds / adam) for spec, contract, path, seconds in rows]
 
 
+def ratio_text(ratio: float) -> str:
+    return f"{ratio:.2f}" if ratio < 10 else f"{ratio:.0f}"
+
+
 def markdown(rows: list[tuple[str, str, str, float]]) -> str:
     lines = ["| optimizer | path | contract | cell time / Adam |", "| --- | --- | --- | --- |"]
     lines += [
-        f"| `{spec}` | {path} | {contract} | {ratio:.2g} |" for spec, path, contract, ratio in rows
+        f"| `{spec}` | {path} | {contract} | {ratio_text(ratio)} |"
+        for spec, path, contract, ratio in rows
     ]
     return "\n".join(lines)
 
