@@ -331,6 +331,7 @@ def measure() -> list[dict]:
     rows += optstep_rows()
     rows += levels_rows()
     rows += sampled_rows()
+    rows += overhead_rows()
     return rows
 
 
@@ -434,6 +435,20 @@ def optstep_rows() -> list[dict]:
     case = "Adam step, [1024, 32] x 3 + [1024]"
     ratio = median(lambda: step_rate(True)) / median(lambda: step_rate(False))
     return [row(case, "compiled (batch-invariant) / torch.optim", ratio)]
+
+
+def overhead_rows() -> list[dict]:
+    """Issue 19 item 2 and issue 13's long budgets: the engine's fixed cost per step on
+    relu1d-x2 (H = 32, Adam, float32, one thread, compiled). A step at 32 seeds over a step at
+    1024: per-seed work alone would give 32 / 1024 = 0.031; the rest is per-step overhead
+    (compiled-call entries, the optimizer's and recorders' bookkeeping), which is also what
+    each step of a run's tail costs once compaction has shrunk it to a block of seeds."""
+    relu = make("relu1d-x2:width=32")
+    rate(relu, 1024, 2, compile=True)  # compile outside the timing
+    small = median(lambda: 32 / rate(relu, 32, 1000, compile=True))
+    large = median(lambda: 1024 / rate(relu, 1024, 200, compile=True))
+    case = "relu1d-x2 H=32 Adam"
+    return [row(case, "engine step S=32 / step S=1024", small / large)]
 
 
 def main() -> None:

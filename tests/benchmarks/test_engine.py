@@ -346,3 +346,33 @@ def test_two_problems_of_one_name_never_share_a_compiled_gradient():
     one = fast_gradient(problem, cfg)(params, active)[1]["w"]
     two = fast_gradient(doubled, cfg)(params, active)[1]["w"]
     torch.testing.assert_close(two, 2 * one)
+
+
+def test_compiled_steps_through_compaction_and_a_schedule_change_no_bit(monkeypatch):
+    """The compiled loop's cheap per-step calls (the fused step without torch.optim's wrapper
+    after the first step, the gradient's seed dimension marked dynamic only to compile) give
+    the records of torch.optim's step every time, raise no scheduler warning, and recompile
+    nothing while compaction shrinks the seeds."""
+    import warnings
+
+    import benchmarks.engine as engine
+
+    problem = make("relu1d-x2:width=4")
+    stop = StopRules(grad_tol=1e-4, plateau_window=200, plateau_rtol=1e-6, every=10)
+    cfg = RunConfig(steps=600, dtype=torch.float64, stop=stop, schedule="cosine", compile=True)
+    entry, hp, seeds = BUILTINS["adam"], {"lr": 0.02}, torch.arange(96)
+    train_cell(problem, entry, hp, seeds[:32], dataclasses.replace(cfg, steps=3))  # compile
+    shrinks = []
+    real_compact = engine.compact
+    monkeypatch.setattr(engine, "compact", lambda *a: shrinks.append(1) or real_compact(*a))
+    with warnings.catch_warnings(), torch.compiler.set_stance("fail_on_recompile"):
+        warnings.simplefilter("error")
+        direct, _ = train_cell(problem, entry, hp, seeds, cfg, keep_params=True)
+    assert shrinks, "no block of seeds stopped: the case tests no compaction"
+    monkeypatch.setattr(engine, "direct_step", lambda opt: opt.step)
+    wrapped, _ = train_cell(problem, entry, hp, seeds, cfg, keep_params=True)
+    for key, value in wrapped.items():
+        if value.dtype == object:
+            assert list(value) == list(direct[key]), key
+        else:
+            assert np.array_equal(value, direct[key], equal_nan=True), key

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from optimizers import fused
 
@@ -130,3 +131,68 @@ def test_without_compiling_the_step_is_torch_optims():
     want, _ = train(torch.optim.Adam, {"lr": 1e-2}, start, grads, compiled=False)
     for a, b in zip(got, want, strict=True):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("cls,reference,hp", [TABLE[1], TABLE[3], TABLE[6]])
+def test_direct_step_is_the_same_step_without_the_wrapper(cls, reference, hp):
+    """The engine's per-step call (fused.direct_step after a first torch.optim step) leaves
+    parameters and state bit-identical to calling opt.step() every time."""
+    start, grads = problem(64, torch.float32, steps=5, seed=5)
+    want, ref = train(cls, hp, start, grads, compiled=True)
+    params = [t.clone().requires_grad_(True) for t in start]
+    opt = cls(params, **hp).compile_step(True)
+    step = opt.step
+    for i, grad in enumerate(grads):
+        for p, g in zip(params, grad, strict=True):
+            p.grad = g.clone()
+        step()
+        if i == 0:
+            step = fused.direct_step(opt)
+    assert step != opt.step  # the unwrapped step was used from the second step on
+    for a, b in zip(params, want, strict=True):
+        assert torch.equal(a.detach(), b)
+    for p, q in zip(params, ref.param_groups[0]["params"], strict=True):
+        for key, value in ref.state[q].items():
+            assert torch.equal(opt.state[p][key], value)
+
+
+def test_direct_step_keeps_the_wrapper_where_it_has_work():
+    """Step hooks (the optimizer's own or global) and the uncompiled step keep opt.step."""
+    params = [torch.zeros(4, 3, requires_grad=True)]
+    plain = torch.optim.Adam(params)
+    uncompiled = fused.FusedAdam(params)
+    hooked = fused.FusedAdam(params).compile_step(True)
+    hooked.register_step_post_hook(lambda *args: None)
+    for opt in (plain, uncompiled, hooked):
+        assert fused.direct_step(opt) == opt.step
+    handle = register_optimizer_step_pre_hook(lambda *args: None)
+    try:
+        compiled = fused.FusedAdam(params).compile_step(True)
+        assert fused.direct_step(compiled) == compiled.step
+    finally:
+        handle.remove()
+    assert fused.direct_step(compiled) != compiled.step
+
+
+def _shaped(*shape, dtype=torch.float32):
+    return torch.zeros(shape, dtype=dtype)
+
+
+@pytest.mark.parametrize(
+    "tensors,fits",
+    [
+        ([[_shaped(4, 3), _shaped(4)], [_shaped(4, 3), _shaped(4)]], True),
+        ([[_shaped(1, 3)], [_shaped(1, 3)]], False),  # one seed
+        ([[_shaped()], [_shaped()]], False),  # no seed dimension
+        ([[_shaped(4, 3)], [_shaped(5, 3)]], False),  # seed counts differ
+        ([[_shaped(4, 3)], [_shaped(4, 3, dtype=torch.float64)]], False),  # mixed dtypes
+        ([[_shaped(4, 3)], [_shaped(3, 4).T]], False),  # not contiguous
+        ([[_shaped(4, 3)], [_shaped(4, 3)], []], True),  # an empty state group
+    ],
+)
+def test_layout_accepts_exactly_what_one_compiled_update_serves(tensors, fits):
+    key = fused._layout("adam", (False,), tensors)
+    assert (key is not None) == fits
+    if fits:
+        shapes = tuple(tuple(tuple(t.shape[1:]) for t in group) for group in tensors)
+        assert key == ("adam", (False,), torch.float32, "cpu", shapes)
