@@ -190,8 +190,8 @@ def risk_and_grad(
     """Mean squared error [S] and its gradient by explicit backpropagation (the fast path).
 
     Written out so torch.compile sees one graph: batched matrix products with the
-    activation and its derivative fused around them, the bias sums as products (column_sums)
-    that run while each delta is in cache. The single-output last
+    activation and its derivative fused around them, the bias sums as opaque reductions
+    (column_sums) that run while each delta is in cache. The single-output last
     layer is a fused multiply-and-sum rather than a batched matrix-vector product (which runs
     at a few GFLOP/s here), the input layer's delta is never formed, and every product is one
     per seed (per_seed_inputs: batch invariance). Tests compare with autograd;
