@@ -108,10 +108,10 @@ def _affine(a: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 def hidden_layers(
     params: Params, x: torch.Tensor, act: str
 ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """The one forward pass through the hidden layers, shared by the risk, its explicit
-    gradient and the dead-unit count: pre-activations h_l [S, N, width_l] and activations
-    a_l = act(h_l) of every hidden layer, for x [N, d] shared by the seeds. Each layer is one
-    batched product per seed (see per_seed_inputs)."""
+    """The forward pass of the explicit gradient (compiled: inductor fuses each bias addition
+    with its activation; eager code uses activations): pre-activations h_l [S, N, width_l]
+    and activations a_l = act(h_l) of every hidden layer, for x [N, d] shared by the seeds.
+    Each layer is one batched product per seed (see per_seed_inputs)."""
     last = len(params) // 2 - 1
     w0 = params["W0"]
     h = _affine(per_seed_inputs(x, len(w0)), w0, params["b0"])
@@ -127,14 +127,36 @@ def hidden_layers(
     return pre, post
 
 
+# the same activations applied in place (eager code only: torch.compile handles its own)
+IN_PLACE = {"relu": torch.relu_, "tanh": torch.tanh_, "sigmoid": torch.sigmoid_}
+
+
+def activations(params: Params, x: torch.Tensor, act: str) -> list[torch.Tensor]:
+    """The hidden layers' activations a_l [S, N, width_l], eager: each layer's product, bias
+    and activation share ONE fresh tensor (bias and activation applied in place). Why: outside
+    the compiled step (a cell's final evaluation with autograd, the dead-unit count before
+    and after training, the autograd path) every fresh [S, N, width] tensor costs its first
+    touch of new memory, about 1000 page faults for 32 seeds x 1024 inputs x 32 units, and the
+    three-tensors-per-layer version made them 13% of a 30-step 8-32x4-1 cell's time. The
+    arithmetic is hidden_layers' (product, then bias): the same bits. In place is safe under
+    autograd: bmm keeps its inputs, not its output, and the activations keep their output."""
+    w0 = params["W0"]
+    a = per_seed_inputs(x, len(w0))
+    post = []
+    for layer in range(len(params) // 2 - 1):
+        h = torch.bmm(a, params[f"W{layer}"].transpose(1, 2))
+        a = IN_PLACE[act](h.add_(params[f"b{layer}"][:, None, :]))
+        post.append(a)
+    return post
+
+
 def forward(params: Params, x: torch.Tensor, act: str) -> torch.Tensor:
     """Network outputs for every seed: x [N, d] (shared) -> [S, N]."""
     last = len(params) // 2 - 1
-    pre, post = hidden_layers(params, x, act)
     if last == 0:
-        return pre[0][..., 0]
+        return _affine(per_seed_inputs(x, len(params["W0"])), params["W0"], params["b0"])[..., 0]
     w, b = params[f"W{last}"], params[f"b{last}"]
-    return torch.baddbmm(b[:, None, :], post[-1], w.transpose(1, 2))[..., 0]
+    return torch.baddbmm(b[:, None, :], activations(params, x, act)[-1], w.transpose(1, 2))[..., 0]
 
 
 # derivative of each activation from its output a alone (relu: a > 0 exactly where h > 0), so
@@ -147,13 +169,29 @@ DERIVATIVES = {
 }
 
 
+@torch.library.custom_op("trapbench::column_sums", mutates_args=())
+def column_sums(delta: torch.Tensor) -> torch.Tensor:
+    """Sums over the inputs of delta [S, N, width] (a bias gradient), in an op torch.compile
+    cannot see through. Why: inductor schedules every such reduction of the step in one final
+    kernel that reads each layer's delta back and sums along its middle dimension at a few
+    GB/s (13% of a compiled 8-32x4-1 step); opaque, the sum runs as torch's own reduction
+    (about 2 us per seed here) where it stands, right after delta is formed."""
+    return delta.sum(dim=1)
+
+
+@column_sums.register_fake
+def _(delta: torch.Tensor) -> torch.Tensor:
+    return delta.new_empty(delta.shape[0], delta.shape[2])
+
+
 def risk_and_grad(
     params: Params, x: torch.Tensor, y: torch.Tensor, act: str
 ) -> tuple[torch.Tensor, Params]:
     """Mean squared error [S] and its gradient by explicit backpropagation (the fast path).
 
     Written out so torch.compile sees one graph: batched matrix products with the
-    activation, its derivative and the bias sums fused around them. The single-output last
+    activation and its derivative fused around them, the bias sums as opaque reductions
+    (column_sums) that run while each delta is in cache. The single-output last
     layer is a fused multiply-and-sum rather than a batched matrix-vector product (which runs
     at a few GFLOP/s here), the input layer's delta is never formed, and every product is one
     per seed (per_seed_inputs: batch invariance). Tests compare with autograd;
@@ -181,25 +219,25 @@ def risk_and_grad(
     for layer in range(last - 1, 0, -1):
         a = post[layer - 1]
         grads[f"W{layer}"] = torch.bmm(delta.transpose(1, 2), a)
-        grads[f"b{layer}"] = delta.sum(dim=1)
+        grads[f"b{layer}"] = column_sums(delta)
         delta = torch.bmm(delta, params[f"W{layer}"]) * DERIVATIVES[act](a)
     # x^T delta, transposed: [S, d, N] @ [S, N, width] runs 3-4x faster than the [S, width, N]
     # @ [S, N, d] product (the long dimension N = 1024 is the reduction either way, so d = 8
     # is the skinny side; MKL blocks the wide output better)
     grads["W0"] = torch.bmm(xs.transpose(1, 2), delta).transpose(1, 2).contiguous()
-    grads["b0"] = delta.sum(dim=1)
+    grads["b0"] = column_sums(delta)
     return risk, {k: grads[k] for k in params}
 
 
 def dead_units(params: Params, x: torch.Tensor) -> torch.Tensor:
-    """Hidden ReLU units inactive on every training input, per seed. The largest
-    pre-activation over the inputs decides (a unit is dead iff it is <= 0; NaN is not dead,
-    as with all(h <= 0)): a max over the inputs vectorizes along the units, where all() over
-    a boolean tensor's middle dimension ran 30x slower (5% of a short deep cell's time)."""
-    pre, _ = hidden_layers(params, x, "relu")
+    """Hidden ReLU units inactive on every training input, per seed. The largest activation
+    over the inputs decides: relu(h) <= 0 everywhere iff h <= 0 everywhere, and relu keeps a
+    NaN, which is then not dead, as with all(h <= 0). A max over the inputs vectorizes along
+    the units, where all() over a boolean tensor's middle dimension ran 30x slower (5% of a
+    short deep cell's time); the activations come from the eager path (see activations)."""
     dead = torch.zeros(len(params["W0"]), dtype=torch.int64, device=params["W0"].device)
-    for h in pre[: len(params) // 2 - 1]:
-        dead += (h.amax(dim=1) <= 0).sum(dim=1)
+    for a in activations(params, x, "relu"):
+        dead += (a.amax(dim=1) <= 0).sum(dim=1)
     return dead
 
 

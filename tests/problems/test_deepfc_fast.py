@@ -11,10 +11,11 @@ from problems.registry import make
 PERF = "deep-teacher:arch=8-32-32-32-32-1,points=1024"
 
 
-@pytest.mark.parametrize("act", ["relu", "tanh"])
+@pytest.mark.parametrize("act", ["relu", "tanh", "sigmoid"])
 def test_fast_gradient_equals_autograd_on_the_perf_shape(act):
     """Float64 rounding only: the input layer's product now contracts x^T delta instead of
-    delta^T x (the same sum over the 1024 inputs, blocked differently)."""
+    delta^T x (the same sum over the 1024 inputs, blocked differently). Autograd runs through
+    the eager forward, whose bias and activation work in place (each activation kind once)."""
     p = make(f"{PERF},act={act}")
     params = p.init(torch.arange(2), torch.float64, torch.device("cpu"))
     for name in params:
@@ -25,6 +26,38 @@ def test_fast_gradient_equals_autograd_on_the_perf_shape(act):
     for key, g in zip(leaves, auto, strict=True):
         assert grads[key].is_contiguous()
         torch.testing.assert_close(grads[key], g, rtol=1e-11, atol=1e-14)
+
+
+EAGER_CASES = [("relu", torch.float64), ("tanh", torch.float32), ("sigmoid", torch.float64)]
+
+
+@pytest.mark.parametrize("act,dtype", EAGER_CASES)
+def test_eager_activations_have_the_compiled_forward_bits(act, dtype):
+    """The eager forward (one tensor per layer, bias and activation in place) computes what
+    hidden_layers computes (product, then bias, then activation), bit for bit; both are
+    called eagerly here, with non-zero biases."""
+    p = make(f"deep-teacher:arch=3-7-5-4-1,act={act},points=64")
+    params = p.init(torch.arange(4), dtype, torch.device("cpu"))
+    params = {k: v + 0.3 * torch.randn_like(v) for k, v in params.items()}
+    x = torch.rand(64, 3, dtype=dtype) * 2 - 1
+    _, post = deepfc.hidden_layers(params, x, act)
+    got = deepfc.activations(params, x, act)
+    assert len(got) == len(post) == 3
+    for mine, theirs in zip(got, post, strict=True):
+        assert torch.equal(mine, theirs)
+
+
+def test_column_sums_are_the_sums_over_inputs_compiled_or_not():
+    """The bias gradients' opaque op: delta summed over the inputs, per seed, also
+    inside a compiled graph with a dynamic seed count (its fake shape)."""
+    delta = torch.randn(32, 1024, 5, dtype=torch.float64)
+    expected = delta.sum(dim=1)
+    torch.testing.assert_close(deepfc.column_sums(delta), expected, rtol=1e-12, atol=1e-12)
+    compiled = torch.compile(lambda d: 2.0 * deepfc.column_sums(d), dynamic=True)
+    for seeds in (32, 7):
+        got = compiled(delta[:seeds])
+        assert got.shape == (seeds, 5)
+        torch.testing.assert_close(got, 2.0 * expected[:seeds], rtol=1e-12, atol=1e-12)
 
 
 def test_a_seed_gets_the_same_bits_in_any_batch_slot():
