@@ -167,6 +167,11 @@ def _slice_sums(
 # H = 1000: 1046 / 17.6; a second run (machine busier): H = 16: 8.1 / 8.5, H = 24:
 # 14.8 / 8.8, H = 32: 63 / 13.6. The dense path keeps the narrow networks, where its N H terms
 # cost about what the sort and the H log N search do. Chosen by the width only, never the seeds.
+# Those dense figures predate _slice_sums's where-form (no stored [S, H, N] product). Since
+# (same setting, the batch draw included, CPU time, two runs on the busy machine): H = 24:
+# dense 2.9-4.3 ms, sorted 5.7-6.9; H = 32: 3.7-4.1 / 7.0-7.4; H = 40: 4.5 / 11.4; H = 48:
+# 5.4-7.5 / 6.0-7.3; H = 64: 6.4 / 6.2. So this threshold could move to 48; it stays at 24
+# until the sorted path's tests and benchmarks/perf.py (which name 24) move with it.
 SORTED_MIN_WIDTH = 24
 
 
