@@ -57,14 +57,42 @@ def batch_inputs(
 
 
 def activation(z: torch.Tensor, act: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """(act(z), act'(z)) with the derivative autograd uses at the kinks: relu'(0) = 0
+    """(act(z), where act'(z) = 1) with the derivative autograd uses at the kinks: relu'(0) = 0
     (torch.relu), and clip(z) = min(max(z, 0), 1) = torch.clamp(z, 0, 1), whose backward
-    passes the gradient on the closed interval 0 <= z <= 1."""
+    passes the gradient on the closed interval 0 <= z <= 1. The slope is a boolean mask, so a
+    gradient term is torch.where(mask, term, 0) rather than term * slope: inductor then fuses
+    the sums that share it instead of storing the [S, H, N] product (see _slice_sums)."""
     if act == "relu":
-        return torch.relu(z), (z > 0).to(z.dtype)
+        return torch.relu(z), z > 0
     if act == "clip":
-        return z.clamp(0.0, 1.0), ((z >= 0) & (z <= 1)).to(z.dtype)
+        return z.clamp(0.0, 1.0), (z >= 0) & (z <= 1)
     raise ValueError(f"unknown activation {act!r}; choose one of {', '.join(ACTS)}")
+
+
+# Widths up to which hidden_sum writes its sum out neuron by neuron (see there).
+UNROLLED_MAX_WIDTH = 16
+
+
+def hidden_sum(params: Params, x: torch.Tensor, act: str) -> torch.Tensor:
+    """sum_j v_j act(w_j x_n + b_j) on samples x [S, N]: [S, N].
+
+    Up to UNROLLED_MAX_WIDTH neurons the sum is written out neuron by neuron on [S, N]
+    tensors, so torch.compile makes it one pointwise loop vectorized along the samples;
+    as a sum over the neuron axis of an [S, H, N] broadcast it became a horizontal
+    reduction of H lanes per sample (measured, S = 256, N = 1024, float32, one thread, whole
+    gradient: H = 8 0.99 -> 0.64 ms, H = 16 1.7 -> 1.4 ms; H = 24 and 32 equal, and a wide
+    unrolled graph only costs compile time). The choice depends on the width only, and
+    either way each sample's sum runs in a fixed order, so a seed's value never depends on
+    its batch."""
+    w, b, v = params["w"], params["b"], params["v"]
+    width = w.shape[1]
+    if width > UNROLLED_MAX_WIDTH:
+        out, _ = activation(w[:, :, None] * x[:, None, :] + b[:, :, None], act)
+        return (out * v[:, :, None]).sum(dim=1)
+    total = activation(w[:, 0, None] * x + b[:, 0, None], act)[0] * v[:, 0, None]
+    for j in range(1, width):
+        total = total + activation(w[:, j, None] * x + b[:, j, None], act)[0] * v[:, j, None]
+    return total
 
 
 # Samples per slice of the shallow gradient: about 64K (neuron, sample) terms per seed, so a
@@ -90,9 +118,10 @@ def shallow_risk_grad(
     mean of e^2): dR/dw_j = v_j sum_n d_n act'(z_nj) x_n, dR/db_j = v_j sum_n d_n act'(z_nj),
     dR/dv_j = sum_n d_n act(z_nj), dR/dc = sum_n d_n. A neuron inactive on every sample gets
     exactly zero, as through autograd. Written as broadcasts and sums over n (no batched
-    matrix product), so torch.compile recomputes z inside its reduction kernels; the samples
-    are taken in slices (sample_slice) so what it does store stays in cache. Tests compare
-    with autograd through relu1d.sampled_risk."""
+    matrix product), so torch.compile recomputes z inside its reduction kernels and stores
+    nothing of size [S, H, N] (_slice_sums); the samples are taken in slices (sample_slice)
+    so the eager path's [S, H, slice] temporaries stay in cache. Tests compare with autograd
+    through relu1d.sampled_risk."""
     n = x.shape[1]
     width = sample_slice(params["w"].shape[1])
     parts = [
@@ -112,17 +141,20 @@ def _slice_sums(
 ) -> tuple[torch.Tensor, Params]:
     """sum_n e_n^2 and the gradient terms of shallow_risk_grad over one slice of samples,
     with d_n = scale e_n. The layout is [S, H, N] (samples innermost), so every sum over
-    samples runs along contiguous memory (measured 1.1-3x faster than [S, N, H])."""
-    w, b, v = params["w"][:, :, None], params["b"][:, :, None], params["v"][:, :, None]
+    samples runs along contiguous memory (measured 1.1-3x faster than [S, N, H]). The w and
+    b sums take the active samples with torch.where on the slope mask, not through a shared
+    product d * slope: inductor stored that product as an [S, H, N] buffer and summed it in
+    a second pass; with where, the three sums over samples fuse into one loop per seed and
+    neuron and nothing [S, H, N] is stored (measured, S = 256, N = 1024, float32, one
+    thread: H = 16 3.1 -> 1.4 ms, H = 32 27 -> 3.2 ms, H = 256 240 -> 20 ms)."""
+    err = params["c"][:, None] + hidden_sum(params, x, act) - y  # [S, N]
+    w, b = params["w"][:, :, None], params["b"][:, :, None]
     xs = x[:, None, :]
-    z = w * xs + b  # [S, H, N]
-    out, slope = activation(z, act)
-    err = params["c"][:, None] + (out * v).sum(dim=1) - y  # [S, N]
+    out, on = activation(w * xs + b, act)  # [S, H, N]
     d = (scale * err)[:, None, :]
-    active = d * slope
     grads = {
-        "w": params["v"] * (active * xs).sum(dim=2),
-        "b": params["v"] * active.sum(dim=2),
+        "w": params["v"] * torch.where(on, d * xs, 0.0).sum(dim=2),
+        "b": params["v"] * torch.where(on, d, 0.0).sum(dim=2),
         "v": (d * out).sum(dim=2),
         "c": d[:, 0, :].sum(dim=1),
     }
@@ -135,6 +167,11 @@ def _slice_sums(
 # H = 1000: 1046 / 17.6; a second run (machine busier): H = 16: 8.1 / 8.5, H = 24:
 # 14.8 / 8.8, H = 32: 63 / 13.6. The dense path keeps the narrow networks, where its N H terms
 # cost about what the sort and the H log N search do. Chosen by the width only, never the seeds.
+# Those dense figures predate _slice_sums's where-form (no stored [S, H, N] product). Since
+# (same setting, the batch draw included, CPU time, two runs on the busy machine): H = 24:
+# dense 2.9-4.3 ms, sorted 5.7-6.9; H = 32: 3.7-4.1 / 7.0-7.4; H = 40: 4.5 / 11.4; H = 48:
+# 5.4-7.5 / 6.0-7.3; H = 64: 6.4 / 6.2. So this threshold could move to 48; it stays at 24
+# until the sorted path's tests and benchmarks/perf.py (which name 24) move with it.
 SORTED_MIN_WIDTH = 24
 
 

@@ -60,3 +60,36 @@ def test_stream_offsets_stay_inside_their_use():
     assert stream("teacher", 3) == STREAMS["teacher"].first + 3
     with pytest.raises(ValueError, match="slots"):
         stream("init", STREAMS["init"].span)
+
+
+def test_unsigned_mix_gives_the_int64_bits():
+    """rng._mix_unsigned (uint64, compiled) against mix (int64, eager) on values using all
+    64 bits, negative ones included: the same wrapping arithmetic and logical shifts."""
+    from problems import rng
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(-(2**63), 2**63 - 1, (4096,), generator=g, dtype=torch.int64)
+    x[:4] = torch.tensor([0, -1, -(2**63), 2**63 - 1])
+    unsigned = torch.compile(lambda t: rng._mix_unsigned(t.view(torch.uint64)).view(torch.int64))
+    assert torch.equal(unsigned(x), mix(x))
+
+
+def test_compiled_cpu_uniform_takes_the_unsigned_hash():
+    from problems import rng
+
+    probe = torch.compile(lambda t: t + float(rng._unsigned(t.device)))
+    assert float(probe(torch.zeros(()))) == 1.0
+    assert not rng._unsigned(torch.device("cpu"))  # eager
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_compiled_uniform_is_bit_identical_to_eager(dtype):
+    """Compiled on the CPU, uniform hashes on uint64; every number must be the eager int64
+    one, for the largest key, seeds and streams whose states wrap around 2^64, the stream
+    given as an int or a 0-d tensor (as the engine passes the step)."""
+    key, seeds = 0xFFFFFFFF, torch.tensor([0, 1, 977, 2**40 + 3, 2**62 + 5])
+    compiled = torch.compile(uniform, dynamic=True)
+    for stream in (0, 1000, 10**9 + 7):
+        eager = uniform(key, seeds, stream, 4096, dtype)
+        assert torch.equal(compiled(key, seeds, stream, 4096, dtype), eager)
+        assert torch.equal(compiled(key, seeds, torch.tensor(stream), 4096, dtype), eager)

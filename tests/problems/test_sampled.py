@@ -39,13 +39,16 @@ def assert_same(closed: tuple, reference: tuple) -> None:
         torch.testing.assert_close(closed[1][k], reference[1][k], rtol=1e-10, atol=1e-13)
 
 
+@pytest.mark.parametrize("unrolled", [sampled.UNROLLED_MAX_WIDTH, 0], ids=["unrolled", "broadcast"])
 @pytest.mark.parametrize("terms", [sampled.SLICE_TERMS, 56], ids=["one slice", "7 slices"])
 @pytest.mark.parametrize("act", sampled.ACTS)
-def test_shallow_gradient_equals_autograd(act, terms, monkeypatch):
+def test_shallow_gradient_equals_autograd(act, terms, unrolled, monkeypatch):
     """Every parameter, both activations, with neurons active on some samples, on all and on
     none (w = 0 with b < 0: dead, exactly zero gradient); the samples in one slice or in
-    slices of 8 with a shorter last one."""
+    slices of 8 with a shorter last one; the network's sum over neurons written out neuron
+    by neuron (narrow networks) or as a sum over the neuron axis (wide ones)."""
     monkeypatch.setattr(sampled, "SLICE_TERMS", terms)
+    monkeypatch.setattr(sampled, "UNROLLED_MAX_WIDTH", unrolled)
     params = random_shallow(6, 7)
     params["w"][:, 0], params["b"][:, 0] = 0.0, -1.0  # dead everywhere
     if act == "clip":  # saturated on every sample: output 1, no w or b gradient
