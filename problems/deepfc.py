@@ -136,8 +136,9 @@ def activations(params: Params, x: torch.Tensor, act: str) -> list[torch.Tensor]
     and activation share ONE fresh tensor (bias and activation applied in place). Why: outside
     the compiled step (a cell's final evaluation with autograd, the dead-unit count before
     and after training, the autograd path) every fresh [S, N, width] tensor costs its first
-    touch of new memory, about 1000 page faults for 32 seeds x 1024 inputs x 32 units, and the
-    three-tensors-per-layer version made them 13% of a 30-step 8-32x4-1 cell's time. The
+    touch of new memory, about 1000 page faults for 32 seeds x 1024 inputs x 32 units. With
+    three tensors per layer a 32-seed 8-32x4-1 chunk's fixed cost, mostly these evaluations,
+    was 120-155 ms (13% of a 30-step chunk); with one, 70-95 ms (thread CPU time). The
     arithmetic is hidden_layers' (product, then bias): the same bits. In place is safe under
     autograd: bmm keeps its inputs, not its output, and the activations keep their output."""
     w0 = params["W0"]
