@@ -146,7 +146,7 @@ def _slice_sums(
     product d * slope: inductor stored that product as an [S, H, N] buffer and summed it in
     a second pass; with where, the three sums over samples fuse into one loop per seed and
     neuron and nothing [S, H, N] is stored (measured, S = 256, N = 1024, float32, one
-    thread: H = 16 3.1 -> 1.4 ms, H = 32 27 -> 3.2 ms, H = 256 240 -> 20 ms)."""
+    thread: H = 16 3.1 -> 1.4 ms, H = 32 27 -> 3.2 ms, H = 256 240-340 -> 20-26 ms)."""
     err = params["c"][:, None] + hidden_sum(params, x, act) - y  # [S, N]
     w, b = params["w"][:, :, None], params["b"][:, :, None]
     xs = x[:, None, :]
