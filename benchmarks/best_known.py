@@ -29,6 +29,7 @@ from benchmarks.results import git_commit
 from optimizers.registry import BUILTINS
 from problems.base import Params, Problem
 from problems.deepfc import BEST_KNOWN, landscape
+from problems.planted import polish as lbfgs
 from problems.registry import canonical, make
 
 FIRST_SEED = 10_000  # search starts: seed indices no suite uses by default (suites start at 0)
@@ -63,45 +64,35 @@ FINE = 16
 def polish(
     problem: Problem, params: Params, iterations: int = POLISH_ITERATIONS
 ) -> tuple[float, Params]:
-    """L-BFGS with a strong-Wolfe line search from one end point (one seed row) on the
-    problem's evaluation risk, float64: the end risk and parameters (the start's when L-BFGS
-    ends higher or non-finite)."""
-    names = list(params)
-    leaves = [params[k].detach().clone().to(torch.float64).requires_grad_(True) for k in names]
+    """L-BFGS with a strong-Wolfe line search (problems.planted.polish) from one end point
+    (one seed row) on the problem's evaluation risk, float64, with its closed-form gradient
+    where it has one: the end risk and parameters (the start's when L-BFGS ends higher or
+    non-finite)."""
+    leaves = {k: v.detach().clone().to(torch.float64) for k, v in params.items()}
 
-    def risk() -> torch.Tensor:
-        return problem.risk(dict(zip(names, leaves, strict=True)))[0]
+    def risk(q: Params) -> torch.Tensor:
+        return problem.risk(q)[0]
+
+    def risk_and_grad(q: Params) -> tuple[torch.Tensor, Params]:
+        value, grads = problem.risk_grad(q)
+        return value[0], grads
 
     with torch.no_grad():
-        start = float(risk())
-    opt = torch.optim.LBFGS(
+        start = float(risk(leaves))
+    lbfgs(
         leaves,
-        lr=1.0,
+        risk,
         max_iter=iterations,
-        history_size=20,
         tolerance_grad=1e-14,
+        loss_and_grad=risk_and_grad if problem.risk_grad is not None else None,
         tolerance_change=1e-18,
-        line_search_fn="strong_wolfe",
+        history_size=20,
     )
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        if problem.risk_grad is None:
-            value = risk()
-            value.backward()
-            return value
-        with torch.no_grad():  # the closed-form gradient: no autograd graph per evaluation
-            value, grads = problem.risk_grad(dict(zip(names, leaves, strict=True)))
-        for leaf, name in zip(leaves, names, strict=True):
-            leaf.grad = grads[name]
-        return value[0]
-
-    opt.step(closure)
     with torch.no_grad():
-        end = float(risk())
+        end = float(risk(leaves))
     if not end < start:
         return start, params
-    return end, {k: v.detach() for k, v in zip(names, leaves, strict=True)}
+    return end, {k: v.detach() for k, v in leaves.items()}
 
 
 def search(

@@ -70,25 +70,42 @@ def critical_points(x: torch.Tensor, y: torch.Tensor, width: int, key: int) -> l
 
 
 def polish(
-    params: Params, loss, max_iter: int, tolerance_grad: float, rounds: int = 1
+    params: Params,
+    loss,
+    max_iter: int,
+    tolerance_grad: float,
+    rounds: int = 1,
+    *,
+    loss_and_grad=None,
+    tolerance_change: float = 1e-16,
+    history_size: int = 100,
 ) -> tuple[torch.Tensor, ...]:
     """Minimize ``loss(params)`` in place with strong-Wolfe L-BFGS (float64), to the tight
     gradient a planted minimum needs: the construction's conditions (B definite, D = 0) only
-    hold at a critical point. Returns the gradients at the end."""
+    hold at a critical point. ``loss_and_grad(params) -> (loss, {name: grad})``, where a
+    problem has its gradient in closed form, spares L-BFGS an autograd graph per evaluation
+    (the best-known search, benchmarks/best_known.py). Returns the gradients at the end."""
     leaves = [t.requires_grad_(True) for t in params.values()]
     opt = torch.optim.LBFGS(
         leaves,
         lr=1,
         max_iter=max_iter,
+        history_size=history_size,
         tolerance_grad=tolerance_grad,
-        tolerance_change=1e-16,
+        tolerance_change=tolerance_change,
         line_search_fn="strong_wolfe",
     )
 
     def closure():
         opt.zero_grad()
-        value = loss(params)
-        value.backward()
+        if loss_and_grad is None:
+            value = loss(params)
+            value.backward()
+            return value
+        with torch.no_grad():
+            value, grads = loss_and_grad(params)
+        for name, leaf in params.items():
+            leaf.grad = grads[name]
         return value
 
     for _ in range(rounds):
