@@ -104,3 +104,31 @@ BUILTINS: dict[str, OptimizerEntry] = {
         _entry("adamax", optim.Adamax, {"lr": 2e-3}, LR_GRID_ADAPTIVE, "Adamax"),
     ]
 }
+
+# Third-party optimizers as their libraries ship them, with a learning rate each: the ones
+# tests/optimizers/test_conformance.py holds to the textbook loop (each with its expected path)
+# and benchmarks/plugin_table.py times for the README. Needs the dev extra's plug-in packages.
+PO, FACTORIES = "pytorch_optimizer", "optimizers.factories"
+THIRD_PARTY: tuple[tuple[str, float], ...] = (
+    (f"{PO}:Lion", 1e-3),
+    (f"{PO}:Lamb", 1e-2),
+    (f"{PO}:AdaBelief", 1e-2),
+    (f"{PO}:Prodigy", 1.0),
+    (f"{PO}:MADGRAD", 1e-2),
+    (f"{PO}:Ranger", 1e-2),
+    (f"{PO}:SophiaH", 1e-2),
+    (f"{FACTORIES}:sam_adam", 1e-2),
+    (f"{FACTORIES}:gsam_adam", 1e-2),
+    (f"{PO}:ScheduleFreeAdamW", 1e-2),
+    ("schedulefree:AdamWScheduleFree", 1e-2),
+    (f"{PO}:Shampoo", 1e-2),
+    (f"{PO}:SOAP", 1e-2),
+    (f"{FACTORIES}:muon_adamw", 1e-2),
+    (f"{PO}:Adan", 1e-2),
+    (f"{PO}:LARS", 1e-2),
+    (f"{PO}:AdaHessian", 1e-2),
+    ("torch_optimizer:Yogi", 1e-2),
+    ("torch_optimizer:DiffGrad", 1e-2),
+    ("Rprop", 1e-2),
+    ("LBFGS", 0.5),
+)

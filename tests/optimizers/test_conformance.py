@@ -17,6 +17,7 @@ import torch
 
 from benchmarks.engine import RunConfig, has_modes, train_cell
 from benchmarks.probe import checked_entry
+from optimizers.registry import THIRD_PARTY
 from optimizers.resolve import build, resolve
 from problems.registry import make
 
@@ -25,31 +26,37 @@ SEEDS = [20, 21, 22]
 STEPS = 8
 TOL = 1e-9
 
-PO = "pytorch_optimizer"
-F = "optimizers.factories"
-# spec, hyperparameters, expected path, closure, hessian-vector products
-TABLE = [
-    (f"{PO}:Lion", {"lr": 1e-3}, "stacked", False, False),
-    (f"{PO}:Lamb", {"lr": 1e-2}, "vmapped", False, False),
-    (f"{PO}:AdaBelief", {"lr": 1e-2}, "stacked", False, False),
-    (f"{PO}:Prodigy", {"lr": 1.0}, "one-seed", False, False),
-    (f"{PO}:MADGRAD", {"lr": 1e-2}, "stacked", False, False),
-    (f"{PO}:Ranger", {"lr": 1e-2}, "vmapped", False, False),
-    (f"{PO}:SophiaH", {"lr": 1e-2}, "per-seed", False, True),
-    (f"{F}:sam_adam", {"lr": 1e-2}, "one-seed", True, False),
-    (f"{F}:gsam_adam", {"lr": 1e-2}, "one-seed", True, False),
-    (f"{PO}:ScheduleFreeAdamW", {"lr": 1e-2}, "stacked", False, False),
-    ("schedulefree:AdamWScheduleFree", {"lr": 1e-2}, "stacked", False, False),
-    (f"{PO}:Shampoo", {"lr": 1e-2}, "vmapped", False, False),
-    (f"{PO}:SOAP", {"lr": 1e-2}, "vmapped", False, False),
-    (f"{F}:muon_adamw", {"lr": 1e-2}, "vmapped", False, False),
-    (f"{PO}:Adan", {"lr": 1e-2}, "stacked", False, False),
-    (f"{PO}:LARS", {"lr": 1e-2}, "vmapped", False, False),
-    (f"{PO}:AdaHessian", {"lr": 1e-2}, "per-seed", False, True),
-    ("torch_optimizer:Yogi", {"lr": 1e-2}, "stacked", False, False),
-    ("torch_optimizer:DiffGrad", {"lr": 1e-2}, "stacked", False, False),
-    ("LBFGS", {"lr": 0.5}, "one-seed", True, False),
-]
+PO, F = "pytorch_optimizer", "optimizers.factories"
+# spec -> expected path, closure, hessian-vector products (the specs and learning rates are
+# optimizers.registry.THIRD_PARTY's)
+EXPECTED = {
+    f"{PO}:Lion": ("stacked", False, False),
+    f"{PO}:Lamb": ("vmapped", False, False),
+    f"{PO}:AdaBelief": ("stacked", False, False),
+    f"{PO}:Prodigy": ("one-seed", False, False),
+    f"{PO}:MADGRAD": ("stacked", False, False),
+    f"{PO}:Ranger": ("vmapped", False, False),
+    f"{PO}:SophiaH": ("per-seed", False, True),
+    f"{F}:sam_adam": ("one-seed", True, False),
+    f"{F}:gsam_adam": ("one-seed", True, False),
+    f"{PO}:ScheduleFreeAdamW": ("stacked", False, False),
+    "schedulefree:AdamWScheduleFree": ("stacked", False, False),
+    f"{PO}:Shampoo": ("vmapped", False, False),
+    f"{PO}:SOAP": ("vmapped", False, False),
+    f"{F}:muon_adamw": ("vmapped", False, False),
+    f"{PO}:Adan": ("stacked", False, False),
+    f"{PO}:LARS": ("vmapped", False, False),
+    f"{PO}:AdaHessian": ("per-seed", False, True),
+    "torch_optimizer:Yogi": ("stacked", False, False),
+    "torch_optimizer:DiffGrad": ("stacked", False, False),
+    "Rprop": ("stacked", False, False),
+    "LBFGS": ("one-seed", True, False),
+}
+TABLE = [(spec, {"lr": lr}, *EXPECTED[spec]) for spec, lr in THIRD_PARTY]
+
+
+def test_every_third_party_optimizer_has_an_expectation():
+    assert set(EXPECTED) == {spec for spec, _ in THIRD_PARTY}
 
 
 def engine_params(entry, hp: dict, seeds: list[int]) -> dict[str, np.ndarray]:
