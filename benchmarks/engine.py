@@ -220,6 +220,15 @@ def seed_views(params: Params, real: int) -> list[tuple[str, int, torch.Tensor]]
     ]
 
 
+def lr_scale(opt: torch.optim.Optimizer) -> float:
+    """The first parameter group's learning rate now over its initial one (every
+    torch.optim.lr_scheduler records "initial_lr"): what the plateau rule reads to tell a
+    converged run from one a decaying schedule has frozen."""
+    group = opt.param_groups[0]
+    initial = float(group.get("initial_lr", group["lr"]))
+    return float(group["lr"]) / initial if initial else 1.0
+
+
 def has_modes(opt: torch.optim.Optimizer) -> bool:
     """Schedule-free optimizers (Defazio et al. 2024) train at one point and are evaluated at
     another: they switch with ``train()`` / ``eval()``."""
@@ -426,6 +435,7 @@ def _train_chunk(problem, entry, hp, seeds, cfg, progress, keep_params):
             active,
             held_risk,
             full_batch and not modes,  # schedule-free: the training point is not evaluated
+            lr_scale(opt) if scheduler is not None else 1.0,
             _exact_risk=lambda: widen(at_eval(lambda: problem.risk(detached()))),
             _measure=(
                 (lambda grads=grads: widen(problem.stationarity_of(trainable(grads))))

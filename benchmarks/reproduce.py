@@ -205,7 +205,8 @@ CLASSICS = [
 
 
 def _jentzen_riekert_suite(quick: bool) -> dict:
-    """SGD, momentum, AdaGrad, RMSprop and Adam (the default suite's settings) on a realizable
+    """SGD, momentum, AdaGrad, RMSprop and Adam (at the default suite's learning rates, with
+    one 8000-step budget and SGD at a constant rate) on a realizable
     teacher that needs every student neuron: a zigzag of H kinks learned by H neurons, so a
     run with a dead neuron cannot reach the global minimum."""
     widths = range(1, 4) if quick else range(1, 6)

@@ -508,6 +508,9 @@ def run(
         for part in chunks:
             tasks.append(part)
             parent[part.id] = cell
+    # Longest budget first (stable: the suite's order among equals), so a pool does not end
+    # on one long cell while its other workers idle; the results file keeps the suite's order.
+    tasks.sort(key=lambda t: t.steps * t.seeds, reverse=True)
     parts: dict[str, list[dict]] = {c.id: [] for c in todo}
     failed: set[str] = set()
     workers = workers or default_workers(tasks)

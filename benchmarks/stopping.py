@@ -13,7 +13,10 @@ them), and the step budget becomes a maximum. Rules, as a suite table or a CLI l
   plateau_window = W         the exact risk changed by at most plateau_rtol * |risk| over the
   plateau_rtol = r           last W steps and over the last step (checked every W steps; the
                              one-step test keeps a period-2 orbit, whose risk repeats every
-                             other step, from passing as converged).
+                             other step, from passing as converged), while the schedule's
+                             learning rate is at least PLATEAU_MIN_LR_SCALE of its initial
+                             value (a run frozen by a rate decayed to ~0 has not converged:
+                             give such a schedule a floor, e.g. cosine:floor=0.1).
   every = k                  check interval; sampled problems evaluate the exact risk and its
                              gradient only at these steps (default 1 for exact problems, 100
                              for sampled ones).
@@ -27,6 +30,7 @@ from dataclasses import asdict, dataclass
 REASONS = ("grad", "target", "plateau", "budget", "diverged")
 CONVERGED = ("grad", "target", "plateau")
 SAMPLED_EVERY = 100
+PLATEAU_MIN_LR_SCALE = 0.1  # below it a flat risk says the schedule froze the run, no more
 
 
 class StopError(ValueError):

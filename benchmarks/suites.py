@@ -125,7 +125,11 @@ def stop_rules(suite: dict) -> dict:
         raise SuiteError(str(err)) from None
 
 
-def _optimizer_items(suite: dict) -> list[tuple[str, dict, list | None, object]]:
+OPTIMIZER_TABLE_KEYS = ("name", "lr_grid", "schedule", "steps")  # the rest: hyperparameters
+
+
+def _optimizer_items(suite: dict) -> list[tuple[str, dict, list | None, object, object]]:
+    """(name, hyperparameters, lr grid, schedule, steps) per entry; None: the suite's."""
     items = suite.get("optimizers")
     if not isinstance(items, list) or not items:
         raise SuiteError("suite needs a non-empty list 'optimizers' (names or tables with 'name')")
@@ -133,15 +137,22 @@ def _optimizer_items(suite: dict) -> list[tuple[str, dict, list | None, object]]
     for item in items:
         if isinstance(item, str):
             name, hp = split_spec(item)
-            out.append((name, hp, None, None))
+            out.append((name, hp, None, None, None))
         elif isinstance(item, dict) and isinstance(item.get("name"), str):
-            hp = {k: v for k, v in item.items() if k not in ("name", "lr_grid", "schedule")}
+            hp = {k: v for k, v in item.items() if k not in OPTIMIZER_TABLE_KEYS}
             grid = item.get("lr_grid")
             if grid is True:
                 grid = list(resolve(item["name"]).lr_grid)
             if grid is not None and (not isinstance(grid, list) or not grid):
                 raise SuiteError(f"lr_grid of optimizer {item['name']!r} must be a list or true")
-            out.append((item["name"], hp, grid, item.get("schedule")))
+            steps = item.get("steps")  # an optimizer that needs another budget than the suite's
+            if steps is not None and (
+                isinstance(steps, bool) or not isinstance(steps, int) or steps < 0
+            ):
+                raise SuiteError(
+                    f"steps of optimizer {item['name']!r} must be an integer >= 0, got {steps!r}"
+                )
+            out.append((item["name"], hp, grid, item.get("schedule"), steps))
         else:
             raise SuiteError(f"optimizer entry {item!r} must be a name or a table with 'name'")
     return out
@@ -206,9 +217,11 @@ def expand(
             name, _ = canonical(spec)
         except ProblemError as err:
             raise SuiteError(str(err)) from None
-        for opt_name, hp, grid, schedule in _optimizer_items(suite):
-            if schedule is not None:
-                schedule = _schedule(schedule, f"optimizer {opt_name!r}", steps)
+        for opt_name, hp, grid, schedule, own_steps in _optimizer_items(suite):
+            budget = steps if own_steps is None else own_steps
+            if schedule is not None or own_steps is not None:  # checked against its budget
+                own = suite.get("schedule", "") if schedule is None else schedule
+                schedule = _schedule(own, f"optimizer {opt_name!r}", budget)
             try:
                 entry = resolve(opt_name)
                 for lr in grid or [None]:
@@ -219,7 +232,7 @@ def expand(
                             name,
                             opt_name,
                             cell_hp,
-                            steps,
+                            budget,
                             seed_start,
                             seeds,
                             dtype,

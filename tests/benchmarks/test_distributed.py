@@ -60,3 +60,30 @@ def test_killed_worker_fails_its_cell_and_the_rest_is_kept(tmp_path, monkeypatch
     assert "worker lost" in doc["errors"][0]["error"]
     saved = results.read(out)
     assert [c["id"] for c in saved["cells"]] == [cells[0].id]
+
+
+def test_longest_budgets_are_dispatched_first_and_saved_in_suite_order(tmp_path, monkeypatch):
+    """A pool that starts the long cells last ends on them alone (in `make bench`, a
+    40000-step cell started last); the results file still lists cells as the suite does."""
+    suite = {
+        **SUITE,
+        "optimizers": [
+            {"name": "adam", "lr": 0.01},
+            {"name": "sgd", "lr": 0.05, "steps": 60},
+            {"name": "adagrad", "lr": 0.1, "steps": 50},
+        ],
+    }
+    dispatched = []
+    real = runner._safe_run
+
+    def spy(cell, progress=False):
+        dispatched.append(cell.id)
+        return real(cell, progress)
+
+    monkeypatch.setattr(runner, "_safe_run", spy)
+    cells = suites.expand(suite)
+    out = tmp_path / "order.json"
+    runner.run(cells, results.new_document(suite), out, workers=1, progress=False)
+    budget = {c.id: c.steps for c in cells}
+    assert [budget[i] for i in dispatched] == [60, 60, 50, 50, 40, 40]
+    assert [c["id"] for c in results.read(out)["cells"]] == [c.id for c in cells]

@@ -20,6 +20,28 @@ def test_lr_grid_expands_cells():
     assert sorted(c.hp["lr"] for c in cells) == sorted(suites.BUILTINS["adam"].lr_grid)
 
 
+def test_an_optimizer_can_have_its_own_budget():
+    """An optimizer that needs longer to reach its end points (AdaGrad's shrinking steps) gets
+    its own `steps`; the others keep the suite's, and a budget-relative schedule (cosine)
+    spans the optimizer's own budget."""
+    suite = {
+        "problems": ["relu1d-x2"],
+        "optimizers": [
+            {"name": "adagrad", "lr": 0.3, "steps": 300},
+            {"name": "adam", "schedule": "cosine"},
+            {"name": "sgd", "lr": 0.1, "steps": 40, "schedule": "cosine"},
+        ],
+        "steps": 100,
+        "schedule": "power:exponent=0.1",
+    }
+    cells = {c.optimizer: c for c in suites.expand(suite)}
+    assert {k: c.steps for k, c in cells.items()} == {"adagrad": 300, "adam": 100, "sgd": 40}
+    assert "t300" in cells["adagrad"].id and "t40" in cells["sgd"].id
+    assert cells["adagrad"].schedule.startswith("power")  # the suite's, on its own budget
+    assert cells["adam"].schedule == "cosine"
+    assert "steps" not in cells["adagrad"].hp  # a budget, not a hyperparameter
+
+
 @pytest.mark.parametrize(
     "suite,message",
     [
@@ -37,6 +59,10 @@ def test_lr_grid_expands_cells():
                 "optimizers": [{"name": "adam", "schedule": "step:factor=3"}],
             },
             "optimizer 'adam': step schedule",
+        ),
+        (
+            {"problems": ["relu1d-x2"], "optimizers": [{"name": "adam", "steps": 2.5}]},
+            "steps of optimizer 'adam' must be an integer",
         ),
         ({"problems": ["relu1d-x2"], "optimizers": ["adam", "adam"]}, "twice"),
         ({"problems": ["relu1d-x2"], "optimizers": ["adam"], "dtype": "half"}, "dtype"),
