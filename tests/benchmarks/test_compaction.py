@@ -22,14 +22,9 @@ CASES = [
     ("relu1d-x2:width=4", "rmsprop", {"lr": 3e-3}, "step:factor=0.5,every=300", 1200),
     ("relu1d-x2:width=3,sampled=true,batch=64", "adam", {"lr": 0.02}, "", 1200),
     # Lion at a constant lr oscillates (sign steps): its risk repeats, but not one step apart, so
-    # the plateau rule rightly waits; a decaying lr lets blocks stop
-    (
-        "relu1d-x2:width=4",
-        "pytorch_optimizer:Lion",
-        {"lr": 1e-3},
-        "step:factor=0.5,every=40",
-        1200,
-    ),
+    # the plateau rule rightly waits; a decaying lr lets a block stop, with a floor (a rate
+    # decayed below 0.1 of its start freezes runs, and the plateau rule ignores frozen runs)
+    ("relu1d-x2:width=4", "pytorch_optimizer:Lion", {"lr": 1e-3}, "cosine:floor=0.1", 1200),
     ("relu1d-x2:width=4", "pytorch_optimizer:LARS", {"lr": 0.05}, "", 250),  # vmapped
 ]
 
