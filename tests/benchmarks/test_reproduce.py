@@ -69,6 +69,19 @@ def test_cheridito_runs_dead_at_init_all_end_at_the_constant_network():
     assert "at the constant network" in reproduce.table(result)
 
 
+@pytest.mark.parametrize("quick,widths", [(True, 3), (False, 5)])
+def test_jentzen_riekert_trains_with_the_default_suites_end_point_budgets(quick, widths):
+    """A failure must be an end point, not a cut-off run: each optimizer gets the default
+    suite's learning rate, schedule and own budget (SGD's step decay over 24000 steps,
+    RMSprop's 40000-step cosine), on every width."""
+    cells = suites.expand(reproduce.REPRODUCTIONS["jentzen-riekert-2024"].suite(quick))
+    default = suites.expand(suites.load("default"))
+    budgets = {(c.optimizer, c.steps, c.schedule, c.hp["lr"]) for c in default}
+    assert {(c.optimizer, c.steps, c.schedule, c.hp["lr"]) for c in cells} == budgets
+    assert len(cells) == 5 * widths
+    assert {c.steps for c in cells if c.optimizer == "sgd"} == {24000}
+
+
 def test_jentzen_riekert_splits_every_failed_run_once():
     cell = Cell(
         "relu1d-teacher:kinks=2,width=2",
