@@ -690,60 +690,62 @@ REPRODUCTIONS: dict[str, Reproduction] = {
 }
 
 
+def row_text(row: dict) -> str:
+    """One row of a comparison as a line of text. The rows differ by reproduction (a rate
+    against a published rate, a construction's value, an escape rate, a setting's risks), so
+    the terminal table and the HTML report both print this line rather than each knowing
+    every shape."""
+    if "published" in row:
+        return (
+            f"{row['problem']:28s} measured {row['measured']} vs paper {row['published']}: "
+            f"{row['verdict']} ({row['test']})"
+        )
+    if "stayed" in row:
+        low, high = row["interval"]
+        return (
+            f"{row['problem']:16s} {row['optimizer']:9s} escaped {row['measured']}/"
+            f"{row['runs']} [{low:.1%}, {high:.1%}], stayed at the level {row['stayed']:.1%}"
+            f", unconverged {row['unconverged']:.1%} of which in the level's window "
+            f"{row.get('approaching', 0.0):.1%} ({row['verdict']})"
+        )
+    if "setting" in row:
+        near = row["within_10pct"]
+        return (
+            f"setting {row['setting']!s:>2} H={row['width']:<5d} global "
+            f"{row['measured']}/{row['runs']} (predicted 0: {row['verdict']}); median risk "
+            f"{row['median_risk']:.3g} vs R* {row['optimum']:.3g} ({row['provenance']}); "
+            + ("within 10% of R*: -" if near is None else f"within 10% of R*: {near:.0%}")
+        )
+    if "misplaced" in row:
+        return (
+            f"{row['problem']:28s} {row['optimizer']:9s} global {row['rate']:6.1%} vs bound "
+            f"{row['published_percent']:5.1f}% (p={row['p_value']:.3g} {row['verdict']}); "
+            f"failed: dead at init {row['dead_at_init']:.1%}, died in training "
+            f"{row['died_in_training']:.1%}, misplaced {row['misplaced']:.1%}"
+        )
+    if "lr" in row:
+        return (
+            f"{row['problem']:24s} lr {row['lr']:<6g} at the constant network "
+            f"{row['rate']:6.1%} (dead at init {row['dead_at_init']:.1%}, died in training "
+            f"{row['died_in_training']:.1%}) vs (3/8)^H {row['published_percent']:.1f}%: "
+            f"p={row['p_value']:.3g} {row['verdict']}"
+        )
+    low, high = row["interval"] or (math.nan, math.nan)
+    pub = "-" if row["published_percent"] is None else f"{row['published_percent']:.1f}%"
+    p = "-" if row["p_value"] is None else f"{row['p_value']:.3g}"
+    return (
+        f"{row['problem']:24s} {row['measured']:5d}/{row['runs']:<6d} "
+        f"[{low:6.1%}, {high:6.1%}] {pub:>9s} {p:>7s}  {row['verdict']}"
+    )
+
+
 def table(result: dict) -> str:
     """The measured-versus-published table for the terminal."""
     lines = [
         f"{'problem':24s} {'measured':>12s} {'95% interval':>16s} {'published':>9s} "
         f"{'p':>7s}  verdict"
     ]
-    for row in result["rows"]:
-        if "published" in row:
-            lines.append(
-                f"{row['problem']:28s} measured {row['measured']} vs paper {row['published']}: "
-                f"{row['verdict']} ({row['test']})"
-            )
-            continue
-        if "stayed" in row:
-            low, high = row["interval"]
-            lines.append(
-                f"{row['problem']:16s} {row['optimizer']:9s} escaped {row['measured']}/"
-                f"{row['runs']} [{low:.1%}, {high:.1%}], stayed at the level {row['stayed']:.1%}"
-                f", unconverged {row['unconverged']:.1%} of which in the level's window "
-                f"{row.get('approaching', 0.0):.1%} ({row['verdict']})"
-            )
-            continue
-        if "setting" in row:
-            near = row["within_10pct"]
-            lines.append(
-                f"setting {row['setting']!s:>2} H={row['width']:<5d} global "
-                f"{row['measured']}/{row['runs']} (predicted 0: {row['verdict']}); median risk "
-                f"{row['median_risk']:.3g} vs R* {row['optimum']:.3g} ({row['provenance']}); "
-                + ("within 10% of R*: -" if near is None else f"within 10% of R*: {near:.0%}")
-            )
-            continue
-        if "misplaced" in row:
-            lines.append(
-                f"{row['problem']:28s} {row['optimizer']:9s} global {row['rate']:6.1%} vs bound "
-                f"{row['published_percent']:5.1f}% (p={row['p_value']:.3g} {row['verdict']}); "
-                f"failed: dead at init {row['dead_at_init']:.1%}, died in training "
-                f"{row['died_in_training']:.1%}, misplaced {row['misplaced']:.1%}"
-            )
-            continue
-        if "lr" in row:
-            lines.append(
-                f"{row['problem']:24s} lr {row['lr']:<6g} at the constant network "
-                f"{row['rate']:6.1%} (dead at init {row['dead_at_init']:.1%}, died in training "
-                f"{row['died_in_training']:.1%}) vs (3/8)^H {row['published_percent']:.1f}%: "
-                f"p={row['p_value']:.3g} {row['verdict']}"
-            )
-            continue
-        low, high = row["interval"] or (math.nan, math.nan)
-        pub = "-" if row["published_percent"] is None else f"{row['published_percent']:.1f}%"
-        p = "-" if row["p_value"] is None else f"{row['p_value']:.3g}"
-        lines.append(
-            f"{row['problem']:24s} {row['measured']:5d}/{row['runs']:<6d} "
-            f"[{low:6.1%}, {high:6.1%}] {pub:>9s} {p:>7s}  {row['verdict']}"
-        )
+    lines += [row_text(row) for row in result["rows"]]
     for problem, fams in result.get("families", {}).items():
         for f in fams:
             lines.append(

@@ -14,6 +14,7 @@ from pathlib import Path
 import jinja2
 
 from benchmarks.analysis import optimizer_label
+from benchmarks.reproduce import row_text
 from benchmarks.summary import fate_counts, hp_text, level_counts, settings_text
 from reports import figures
 from reports.headline import candidate_failures, candidate_rows, problem_headline
@@ -155,6 +156,10 @@ def render(
         ],
         compared=compared,
         reproduction=doc.get("reproduction"),
+        reproduction_rows=[
+            {"text": row_text(r), "verdict": r["verdict"]}
+            for r in (doc.get("reproduction") or {}).get("rows", [])
+        ],
         all_cells=[
             {
                 "problem": view.spec[c["problem"]],

@@ -1,3 +1,4 @@
+import html
 import json
 import re
 import shutil
@@ -258,6 +259,78 @@ def test_console_check_catches_a_broken_page(tmp_path):
     bad.write_text("<html><body><script>undefinedFunction();</script></body></html>")
     _, console = chromium(bad, tmp_path, "--dump-dom")
     assert any("undefinedFunction" in line for line in console)
+
+
+# One row of each shape the reproductions' comparisons produce (taken from real runs).
+REPRODUCTION_ROWS = [
+    {  # a rate against a published rate (safran-shamir-2018)
+        "problem": "gauss-relu:k=6",
+        "measured": 1,
+        "runs": 1000,
+        "rate": 0.001,
+        "interval": [0.0002, 0.0056],
+        "published_percent": 0.3,
+        "test": "Fisher exact",
+        "p_value": 0.62,
+        "verdict": "consistent",
+    },
+    {  # a construction's value (petzka-2021)
+        "problem": "B eigenvalues (layer 1)",
+        "measured": [0.000175, 0.011467],
+        "published": [0.0182, 0.0004],
+        "test": "definiteness: measured positive definite, paper positive definite",
+        "verdict": "agrees",
+    },
+    {  # an escape rate without a published figure (petzka-2021)
+        "problem": "planted-deep",
+        "optimizer": "sgd",
+        "measured": 0,
+        "runs": 512,
+        "rate": 0.0,
+        "interval": [0.0, 0.0074],
+        "published_percent": None,
+        "test": "escape: final risk < planted level - tol",
+        "p_value": None,
+        "verdict": "not published",
+        "stayed": 0.0,
+        "approaching": 1.0,
+        "unconverged": 1.0,
+        "diverged": 0,
+    },
+    {  # a global rate against a bound, failures split (jentzen-riekert-2024)
+        "problem": "relu1d-teacher:kinks=1,width=1",
+        "optimizer": "sgd",
+        "width": 1,
+        "measured": 108,
+        "runs": 1000,
+        "rate": 0.108,
+        "interval": [0.090, 0.129],
+        "published_percent": 62.5,
+        "test": "one-sided exact binomial test",
+        "p_value": 1.0,
+        "verdict": "not consistent",
+        "unconverged": 0.0,
+        "dead_at_init": 0.375,
+        "died_in_training": 0.188,
+        "misplaced": 0.329,
+    },
+]
+
+
+def test_reproduction_table_shows_every_row_shape(docs):
+    """Every shape of comparison row reaches the report as the terminal's line and its verdict
+    (a petzka-2021 run's report once failed on a row without a rate)."""
+    from benchmarks.reproduce import row_text
+
+    comparison = {"citation": "a paper", "rows": REPRODUCTION_ROWS, "families": {}, "notes": []}
+    doc = {**docs[0], "reproduction": comparison}
+    text = render([doc])
+    parse(text)
+    rows = re.findall(r'<tr data-verdict="([^"]*)"><td><code>([^<]*)</code>', text)
+    assert [v for v, _ in rows] == [r["verdict"] for r in REPRODUCTION_ROWS]
+    for (_, shown), row in zip(rows, REPRODUCTION_ROWS, strict=True):
+        assert " ".join(html.unescape(shown).split()) == " ".join(row_text(row).split())
+    assert text.count('class="fail">not consistent') == 1
 
 
 def test_an_optimizer_with_its_own_settings_is_its_own_row():
