@@ -188,11 +188,27 @@ def _cheridito_compare(doc: dict) -> dict:
             }
         )
         if unconverged:
-            notes.append(
-                f"{cell['problem']} lr {cell['config']['hp']['lr']}: {unconverged} run(s) had "
-                "not converged when the budget ran out"
-            )
+            notes.append(_cheridito_unconverged_note(cell, unconverged))
     return {"rows": rows, "families": {}, "notes": notes}
+
+
+def _cheridito_unconverged_note(cell: dict, count: int) -> str:
+    """Whether the runs cut off by the budget could still change the constant share: a run
+    whose risk is already far below the constant network's cannot end there (GD at these small
+    steps decreases the risk), so then the share counts end points only."""
+    levels = dict(cell["problem_info"]["levels"])
+    constant = min(v for name, v in levels.items() if "constant" in name)
+    risk = final_risks(cell)[np.array(cell["records"]["fate"]) == "unconverged"]
+    head = (
+        f"{cell['problem']} lr {cell['config']['hp']['lr']}: {count} run(s) had not converged "
+        f"when the budget ran out, at risk <= {np.nanmax(risk):.3g}"
+    )
+    if np.nanmax(risk) < constant / 10:
+        return (
+            f"{head}, below a tenth of the constant network's {constant:.3g}: they cannot end "
+            "there, so the constant share is final"
+        )
+    return f"{head}: some could still end at the constant network ({constant:.3g})"
 
 
 def _jentzen_riekert_suite(quick: bool) -> dict:

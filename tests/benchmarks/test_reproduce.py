@@ -69,6 +69,26 @@ def test_cheridito_runs_dead_at_init_all_end_at_the_constant_network():
     assert "at the constant network" in reproduce.table(result)
 
 
+@pytest.mark.parametrize(
+    "unconverged_risk,says",
+    [(0.0003, "the constant share is final"), (0.05, "could still end at the constant network")],
+)
+def test_cheridito_says_whether_cut_off_runs_could_still_reach_the_constant(unconverged_risk, says):
+    """A run cut off far below the constant network's risk (alpha^2/12) cannot end there; one
+    still near it could, and the note must not call the share final then."""
+    cell = {
+        "problem": "relu1d-affine:width=2",
+        "config": {"hp": {"lr": 0.003}},
+        "problem_info": {"levels": [["global", 0.0], ["R*_0=constant", 1 / 12]]},
+        "records": {
+            "fate": ["level", "unconverged", "global"],
+            "final_risk": [1 / 12, unconverged_risk, 0.0],
+        },
+    }
+    note = reproduce._cheridito_unconverged_note(cell, 1)
+    assert says in note and f"{unconverged_risk:.3g}" in note
+
+
 @pytest.mark.parametrize("quick,widths", [(True, 3), (False, 5)])
 def test_jentzen_riekert_trains_with_the_default_suites_end_point_budgets(quick, widths):
     """A failure must be an end point, not a cut-off run: each optimizer gets the default
