@@ -1,7 +1,10 @@
 import dataclasses
 
+import torch
+
 from benchmarks import reproduce, suites
 from benchmarks.runner import run_cell
+from problems.registry import make
 
 
 def test_quick_suite_builds_five_optimizers_on_the_planted_point():
@@ -29,3 +32,32 @@ def test_compare_runs_on_a_tiny_real_result():
     assert escape["stayed"] + escape["measured"] / 32 <= 1
     text = reproduce.table(result)
     assert "escaped" in text and "wall time" in text
+
+
+def test_sgd_rate_is_stable_at_the_planted_minimum():
+    """GD is stable at a minimum only below 2 / (the Hessian's largest eigenvalue); above it
+    (lr 0.1 here) every run was thrown out of the basin it is meant to test."""
+    problem = make("planted-deep")
+    start = problem.init(torch.tensor([0]), torch.float64, torch.device("cpu"))
+    keys = [k for k in start if k not in problem.frozen]
+    flat = torch.cat([start[k].reshape(-1) for k in keys])
+
+    def risk(x):
+        params, at = dict(start), 0
+        for k in keys:
+            params[k] = x[at : at + start[k].numel()].reshape(start[k].shape)
+            at += start[k].numel()
+        return problem.risk(params).sum()
+
+    x = flat.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(risk(x), x, create_graph=True)
+    v = torch.ones_like(flat)
+    for _ in range(30):  # power iteration: the top eigenvalue is 100x the next one
+        (hv,) = torch.autograd.grad(grad @ v, x, retain_graph=True)
+        top, v = (v @ hv).item(), hv / hv.norm()
+    rates = {
+        c.optimizer: c.hp["lr"]
+        for c in suites.expand(reproduce.REPRODUCTIONS["petzka-2021"].suite(False))
+    }
+    assert 20 < top < 35  # about 27.5
+    assert rates["sgd"] < 2 / top < 0.1
