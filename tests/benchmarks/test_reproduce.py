@@ -89,6 +89,22 @@ def test_cheridito_says_whether_cut_off_runs_could_still_reach_the_constant(unco
     assert says in note and f"{unconverged_risk:.3g}" in note
 
 
+@pytest.mark.parametrize(
+    "won,cut_off,final",
+    [(0, 30, True), (370, 40, True), (380, 100, False)],  # of 1000 runs; bound (5/8)^2 = 39.1%
+)
+def test_jentzen_riekert_says_whether_cut_off_runs_could_change_the_verdict(won, cut_off, final):
+    """Runs cut off with every neuron alive might still reach the optimum: the verdict is
+    final only if it holds with all of them counted as global."""
+    cell = {"problem": "relu1d-teacher:width=2", "optimizer": {"name": "sgd"}}
+    outcome = reproduce._if_cut_off_runs_won(cell, cut_off, won, 1000, (5 / 8) ** 2)
+    assert outcome["final"] is final
+    assert outcome["rate"] == pytest.approx((won + cut_off) / 1000)
+    (note,) = reproduce._cut_off_notes([outcome])
+    assert ("verdicts are final" in note) is final
+    assert ("needs a longer budget" in note) is not final
+
+
 @pytest.mark.parametrize("quick,widths", [(True, 3), (False, 5)])
 def test_jentzen_riekert_trains_with_the_default_suites_end_point_budgets(quick, widths):
     """A failure must be an end point, not a cut-off run: each optimizer gets the default
