@@ -110,12 +110,23 @@ def _safran_shamir_compare(doc: dict) -> dict:
                 "step and restarts such runs, which trapbench does not: they are left out"
             )
         if unconverged:
-            notes.append(
-                f"{name}: {unconverged} run(s) had not met the stopping rule after "
-                f"{cell['config']['steps']} steps; they count by their final risk"
-            )
+            notes.append(_cut_off_gauss_note(name, cell, risk))
         families[name] = spurious_families(cell, k)
     return {"rows": rows, "families": families, "notes": notes}
+
+
+def _cut_off_gauss_note(name: str, cell: dict, risk: np.ndarray) -> str:
+    """Runs the step budget cut off count by their final risk. Those below the threshold are
+    not spurious for good (GD at this step does not raise F); those above it are counted
+    spurious but may still descend, so the rate is an upper bound by that many."""
+    cut = (np.array(cell["records"]["stop_reason"]) == "budget") & np.isfinite(risk)
+    high = int((risk[cut] >= published.SPURIOUS_THRESHOLD).sum())
+    return (
+        f"{name}: {int(cut.sum())} run(s) had not met the stopping rule after "
+        f"{cell['config']['steps']} steps; by final risk, {int(cut.sum()) - high} are below "
+        f"{published.SPURIOUS_THRESHOLD:g} (not spurious for good) and {high} at or above it "
+        f"(counted spurious: the rate is an upper bound by {high})"
+    )
 
 
 def _cheridito_suite(quick: bool) -> dict:

@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 
 from benchmarks import published, reproduce, suites
@@ -46,6 +47,19 @@ def test_compare_counts_spurious_runs_and_groups_their_families():
     assert family["count"] == 3 and family["verdict"] == "strict minimum"
     assert family["risk_mean"] == pytest.approx(0.0232027, abs=1e-6)
     assert "gauss-relu:k=7,n=7" in reproduce.table(result)
+
+
+def test_safran_shamir_says_how_cut_off_runs_bound_the_rate():
+    """Cut-off runs below the threshold are not spurious for good; those above it are counted
+    spurious but may still descend, so they bound the rate from above."""
+    cell = {
+        "config": {"steps": 30000},
+        "records": {"stop_reason": ["budget", "budget", "budget", "grad_tol", "budget"]},
+    }
+    risk = np.array([1e-6, 0.0251, 1e-4, 0.0251, np.nan])
+    note = reproduce._cut_off_gauss_note("gauss-relu:k=6,n=7", cell, risk)
+    assert "3 run(s) had not met the stopping rule after 30000 steps" in note  # NaN: diverged
+    assert "2 are below 0.001 (not spurious for good) and 1 at or above" in note
 
 
 def test_cheridito_runs_dead_at_init_all_end_at_the_constant_network():
