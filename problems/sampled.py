@@ -176,9 +176,10 @@ SORTED_MIN_WIDTH = 24
 
 
 def uses_sorted(width: int, act: str) -> bool:
-    """Whether shallow_train_risk_grad takes the sorted path for this width and activation
-    (clip keeps the dense one)."""
-    return act == "relu" and width >= SORTED_MIN_WIDTH
+    """Whether shallow_train_risk_grad takes the sorted path for this width and activation.
+    A clip network runs there as its 2H-unit ReLU expansion (relu1d.clip_as_relu), so it
+    switches at twice the width."""
+    return width >= SORTED_MIN_WIDTH * (2 if act == "clip" else 1)
 
 
 def shallow_train_risk_grad(
@@ -190,13 +191,21 @@ def shallow_train_risk_grad(
 ) -> Callable[[Params, torch.Tensor, torch.Tensor | int], tuple[torch.Tensor, Params]]:
     """``Problem.train_risk_grad`` of a sampled 1-D problem: draw the seeds' batch at the
     step (batch_inputs), label it with the target ``fn``, return shallow_risk_grad, or
-    sorted_risk_grad on the sorted batch for wide ReLU networks (uses_sorted): the risk is a
-    mean over the batch, so the order of its samples changes nothing but rounding."""
+    sorted_risk_grad on the sorted batch for wide networks (uses_sorted): the risk is a
+    mean over the batch, so the order of its samples changes nothing but rounding. A clip
+    network goes there as its ReLU expansion, clip(z) = relu(z) - relu(z - 1), with the
+    gradient summed back (relu1d.clip_grad), as the exact risk does; its kinks then follow the
+    expansion's tests (z > 0 and z - 1 > 0) where the dense path follows clamp's (0 <= z <= 1):
+    they differ on samples at a kink to within rounding, a set of measure zero."""
+    from problems.relu1d import clip_as_relu, clip_grad  # relu1d imports this module
 
     def train_risk_grad(params: Params, seeds: torch.Tensor, step) -> tuple[torch.Tensor, Params]:
         x = realize(batch_inputs(key, seeds, step, batch, interval, params["w"].dtype))
         if uses_sorted(params["w"].shape[1], act):
             xs = sort_rows(x)
+            if act == "clip":
+                risk, grads = sorted_risk_grad(clip_as_relu(params), xs, fn(xs))
+                return risk, clip_grad(grads)
             return sorted_risk_grad(params, xs, fn(xs))
         return shallow_risk_grad(params, x, fn(x), act)
 

@@ -322,10 +322,46 @@ def test_sort_rows_sorts_each_row():
     assert torch.equal(sorted_sums.sort_rows(x), torch.sort(x, dim=1).values)
 
 
-@pytest.mark.parametrize("width,sorted_path", [(5, False), (16, False), (24, True), (300, True)])
-def test_the_path_is_chosen_by_width(width, sorted_path):
-    assert sampled.uses_sorted(width, "relu") is sorted_path
-    assert not sampled.uses_sorted(width, "clip")
+@pytest.mark.parametrize(
+    "width,act,sorted_path",
+    [
+        (5, "relu", False),
+        (16, "relu", False),
+        (24, "relu", True),
+        (300, "relu", True),
+        (24, "clip", False),  # a clip network runs as 2H ReLU units: twice the width
+        (48, "clip", True),
+        (1000, "clip", True),
+    ],
+)
+def test_the_path_is_chosen_by_width(width, act, sorted_path):
+    assert sampled.uses_sorted(width, act) is sorted_path
+
+
+@pytest.mark.parametrize("width", [48, 300])
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+def test_wide_clip_gradient_equals_autograd_through_clamp(width, compiled):
+    """float64: a wide clip network's sampled risk and gradient (the sorted path on its ReLU
+    expansion) against autograd through the dense clamp network, with neurons saturated on
+    every sample, on none, and with both kinks inside the batch."""
+    from problems.relu1d import network
+
+    params = shallow_with_corner_cases(5, width)
+    params["w"][:, 4], params["b"][:, 4] = 4.0, -1.0  # kinks at 0.25 and 0.5
+    params["w"][:, 5], params["b"][:, 5] = 0.5, 2.0  # saturated everywhere
+    train = sampled.shallow_train_risk_grad(7, 257, (0.0, 1.0), lambda x: torch.sin(3 * x), "clip")
+    if compiled:
+        train = torch.compile(train)
+    seeds = torch.arange(5)
+    got = train(params, seeds, torch.tensor(3))
+    x = sampled.batch_inputs(7, seeds, 3, 257, (0.0, 1.0), torch.float64)
+
+    def risk(p):
+        err = network(p, x, "clip") - torch.sin(3 * x)
+        return (err * err).mean(dim=1)
+
+    assert_close_to_scale(got, autograd_of(risk, params))
+    assert all(torch.all(got[1][k][:, 5] == 0) for k in "wb")  # saturated: no slope
 
 
 @pytest.mark.parametrize("step", [0, 1234])
