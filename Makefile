@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 OUT    ?= results
+# make test's workers: 2 matches the 2-core machines CI and users run on (9m50 serial, 5m50 on 2)
+TEST_WORKERS ?= 2
 
 .PHONY: setup bench report compare bench-check gate-power baseline timing test lint format perf perf-gpu clean
 
@@ -43,8 +45,8 @@ timing:  ## pytest-benchmark timing benches, saved for comparison across commits
 	$(BIN)/python -m pytest benchmarks/ -o python_files='bench_*.py' -p no:randomly \
 		--benchmark-enable --benchmark-autosave $(BENCH_ARGS)
 
-test:  ## the test suite (the same command CI runs)
-	$(BIN)/python -m pytest -q
+test:  ## the test suite (the same command CI runs), on $(TEST_WORKERS) pytest-xdist workers
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 lint:
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

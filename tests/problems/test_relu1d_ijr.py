@@ -30,7 +30,7 @@ def clip_kinks(p: dict) -> list[float]:
     return sorted(t for t in torch.cat([-b / w, (1 - b) / w]).tolist() if 0 < t < 1)
 
 
-@pytest.mark.parametrize("target", [sine3(), quartic_sine(), fourth_root()], ids=str)
+@pytest.mark.parametrize("target", [sine3(), quartic_sine(), fourth_root()], ids=lambda t: t.name)
 def test_clip_risk_matches_adaptive_quadrature_of_the_clip_network(target):
     params = random_params(4, 5, seed=1)
     exact = relu1d.exact_risk_act(params, target, "clip")
