@@ -118,7 +118,7 @@ def _check_run_flags(args) -> None:
             raise CliError(
                 f"--device {args.device}: torch sees {torch.cuda.device_count()} CUDA device(s)"
             )
-    if args.scheduler:
+    if getattr(args, "scheduler", None):
         from benchmarks.runner import RunError, check_scheduler
 
         try:
@@ -235,6 +235,7 @@ def _run(args) -> int:
             progress=not args.no_progress,
             scheduler=args.scheduler,
             task_seeds=args.task_seeds,
+            resume=args.resume,
         )
     except runner.RunError as err:
         raise CliError(f"{err} (finished cells are kept in {out})") from None
@@ -321,6 +322,7 @@ def _reproduce(args) -> int:
     if args.name not in reproduce.REPRODUCTIONS:
         known = ", ".join(reproduce.REPRODUCTIONS)
         raise CliError(f"unknown reproduction {args.name!r}; known: {known} (trapbench list)")
+    _check_run_flags(args)
     rep = reproduce.REPRODUCTIONS[args.name]
     suite = rep.suite(args.quick)
     cells = reproduce.expand(suite, device=args.device, compile=not args.no_compile)
@@ -332,7 +334,15 @@ def _reproduce(args) -> int:
     else:
         doc = results.new_document(suite)
     print(f"trapbench: reproducing {rep.name} ({len(cells)} cells) -> {out}", file=sys.stderr)
-    doc = runner.run(cells, doc, out, workers=args.workers, progress=not args.no_progress)
+    doc = runner.run(
+        cells,
+        doc,
+        out,
+        workers=args.workers,
+        progress=not args.no_progress,
+        task_seeds=args.task_seeds,
+        resume=args.resume,
+    )
     print(table(doc))
     if doc["errors"]:
         raise CliError(
@@ -474,7 +484,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--task-seeds",
         type=int,
         default=0,
-        help="split cells into seed chunks of this size, one task each",
+        help="split cells into seed chunks of this size, one task each; a finished chunk "
+        "survives an interrupt and --resume reuses it",
     )
     run.add_argument("--scheduler", help="dask: 'local' (LocalCluster) or tcp://host:port")
     run.add_argument(
@@ -573,6 +584,13 @@ def build_parser() -> argparse.ArgumentParser:
     rpr.add_argument("--report", help="also write an HTML report here")
     rpr.add_argument("--device", default="cpu")
     rpr.add_argument("--workers", type=int, default=0)
+    rpr.add_argument(
+        "--task-seeds",
+        type=int,
+        default=0,
+        help="split cells into seed chunks of this size; a finished chunk survives an "
+        "interrupt and --resume reuses it (for hour-long cells)",
+    )
     rpr.add_argument("--resume", action="store_true")
     rpr.add_argument("--force", action="store_true")
     rpr.add_argument("--no-progress", action="store_true")

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from benchmarks import results, stopping
+from benchmarks import partial, results, stopping
 from benchmarks.engine import RunConfig, checkpoint_steps, train_cell
 from benchmarks.fates import classify
 from benchmarks.hessian import extreme_eigenvalues, verdict
@@ -489,29 +489,36 @@ def run(
     scheduler: str | None = None,
     task_seeds: int = 0,
     worker_timeout: float = WORKER_TIMEOUT_S,
+    resume: bool = False,
 ) -> dict:
     """Run the cells not already in ``doc`` and write ``doc`` to ``out`` after each one.
 
     scheduler: None (in this process, or a local process pool when workers > 1), "local"
     (a dask LocalCluster) or a dask scheduler address. task_seeds > 0 splits large cells into
-    seed chunks of that size, each an independent task. On KeyboardInterrupt every finished cell
-    is written before the interrupt goes on."""
+    seed chunks of that size, each an independent task; a finished chunk of an unfinished cell
+    is kept in ``OUT.parts/`` (benchmarks/partial.py) and reused when ``resume`` is set. On
+    KeyboardInterrupt every finished cell and chunk is written before the interrupt goes on."""
     clean_stale_temps(out)
+    if not resume:
+        partial.clear(out)
     done = {c["id"] for c in doc["cells"]}
     todo = [c for c in cells if c.id not in done]
     rerun = {c.id for c in todo}
     doc["errors"] = [e for e in doc.get("errors", []) if e["id"] not in rerun]
-    tasks, parent, expected = [], {}, {}
+    tasks, parent, chunks_of = [], {}, {}
+    parts: dict[str, list[dict]] = {c.id: [] for c in todo}
     for cell in todo:
-        chunks = split_cell(cell, task_seeds)
-        expected[cell.id] = len(chunks)
-        for part in chunks:
-            tasks.append(part)
-            parent[part.id] = cell
+        chunks_of[cell.id] = split_cell(cell, task_seeds)
+        for task in chunks_of[cell.id]:
+            kept = partial.load(out, task) if len(chunks_of[cell.id]) > 1 else None
+            if kept is not None:
+                parts[cell.id].append(kept)
+                continue
+            tasks.append(task)
+            parent[task.id] = cell
     # Longest budget first (stable: the suite's order among equals), so a pool does not end
     # on one long cell while its other workers idle; the results file keeps the suite's order.
     tasks.sort(key=lambda t: t.steps * t.seeds, reverse=True)
-    parts: dict[str, list[dict]] = {c.id: [] for c in todo}
     failed: set[str] = set()
     workers = workers or default_workers(tasks)
     order = {c.id: i for i, c in enumerate(cells)}
@@ -526,8 +533,15 @@ def run(
             collect({**part, "id": cell.id})
             return
         parts[cell.id].append(part)
-        if len(parts[cell.id]) == expected[cell.id]:
+        if len(chunks_of[cell.id]) > 1:
+            task = next(t for t in chunks_of[cell.id] if t.seed_start == part["seed_start"])
+            partial.save(out, task, part)
+        assemble_if_complete(cell)
+
+    def assemble_if_complete(cell: Cell) -> None:
+        if len(parts[cell.id]) == len(chunks_of[cell.id]):
             collect(assemble(cell, parts.pop(cell.id)))
+            partial.drop(out, chunks_of[cell.id])
 
     def collect(result: dict) -> None:
         if "error" in result:
@@ -539,6 +553,9 @@ def run(
         results.write(doc, out)
         bar.update(1)
 
+    for cell in todo:  # every chunk kept by an earlier run: nothing left to train
+        if cell.id in parts and not any(parent[t.id] is cell for t in tasks):
+            assemble_if_complete(cell)
     if not tasks:
         stream: Iterator[dict] = iter(())
     elif scheduler:
@@ -557,4 +574,6 @@ def run(
             close()  # stops the workers now if the interrupt came while a cell was saved
         bar.close()
         results.write(doc, out)
+    if not parts:  # every cell assembled (a failed cell's finished chunks stay for --resume)
+        partial.clear(out)
     return doc
