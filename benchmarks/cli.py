@@ -340,7 +340,7 @@ def _reproduce(args) -> int:
         out,
         workers=args.workers,
         progress=not args.no_progress,
-        task_seeds=args.task_seeds,
+        task_seeds=suite.get("task_seeds", 0) if args.task_seeds is None else args.task_seeds,
         resume=args.resume,
     )
     print(table(doc))
@@ -587,9 +587,9 @@ def build_parser() -> argparse.ArgumentParser:
     rpr.add_argument(
         "--task-seeds",
         type=int,
-        default=0,
         help="split cells into seed chunks of this size; a finished chunk survives an "
-        "interrupt and --resume reuses it (for hour-long cells)",
+        "interrupt and --resume reuses it (default: the reproduction's own, 50 for "
+        "jentzen-2022's hour-long cells, else none; 0: none)",
     )
     rpr.add_argument("--resume", action="store_true")
     rpr.add_argument("--force", action="store_true")

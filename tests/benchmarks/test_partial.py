@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks import partial, results, runner, suites
+from benchmarks import partial, reproduce, results, runner, suites
 from benchmarks.cli import main
 
 SUITE = {
@@ -143,3 +143,28 @@ def test_a_chunk_that_cannot_be_kept_costs_one_line_not_the_run(tmp_path, whole,
     doc = run(out)
     assert "cannot keep a finished chunk" in capsys.readouterr().err
     same_cell(doc["cells"][0], whole)
+
+
+class Captured(Exception):
+    pass
+
+
+@pytest.mark.parametrize(
+    "argv, chunk",
+    [
+        (["jentzen-2022"], 50),  # hour-long cells: chunked unless told otherwise
+        (["jentzen-2022", "--quick"], 0),
+        (["jentzen-2022", "--task-seeds", "0"], 0),
+        (["cheridito-2024"], 0),
+        (["cheridito-2024", "--task-seeds", "20"], 20),
+    ],
+)
+def test_reproduce_chunks_the_reproductions_that_need_it(monkeypatch, tmp_path, argv, chunk):
+    def capture(cells, doc, out, **kw):
+        raise Captured(kw["task_seeds"], kw["resume"])
+
+    monkeypatch.setattr(reproduce, "expand", lambda suite, **kw: [])
+    monkeypatch.setattr(runner, "run", capture)
+    with pytest.raises(Captured) as got:
+        main(["reproduce", *argv, "--no-progress", "-o", str(tmp_path / "r.json")])
+    assert got.value.args == (chunk, False)
