@@ -588,7 +588,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--task-seeds",
         type=int,
         help="split cells into seed chunks of this size; a finished chunk survives an "
-        "interrupt and --resume reuses it (default: the reproduction's own, 50 for "
+        "interrupt and --resume reuses it (default: the reproduction's own, 60 for "
         "jentzen-2022's hour-long cells, else none; 0: none)",
     )
     rpr.add_argument("--resume", action="store_true")

@@ -24,6 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from benchmarks import results
 from benchmarks.suites import Cell
 
 FORMAT = 1  # bump when a part's layout changes: older files are then recomputed, not misread
@@ -50,6 +51,7 @@ def save(out: str | Path, task: Cell, part: dict) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile("wb", dir=folder, delete=False, suffix=".tmp") as fh:
             pickle.dump(part, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.chmod(fh.name, results.file_mode())  # as the results file (a temp file is 0600)
         os.replace(fh.name, folder / key(task))
     except OSError as err:
         print(

@@ -127,10 +127,12 @@ def new_document(suite: dict) -> dict:
     }
 
 
-def _umask() -> int:
+def file_mode() -> int:
+    """The mode a plain new file gets here (0666 less the umask): a temp file renamed into
+    place would otherwise keep its 0600."""
     mask = os.umask(0)
     os.umask(mask)
-    return mask
+    return 0o666 & ~mask
 
 
 def write(doc: dict, path: str | Path) -> None:
@@ -142,7 +144,7 @@ def write(doc: dict, path: str | Path) -> None:
             "w", dir=path.parent, delete=False, prefix=f".{path.name}.", suffix=".tmp"
         ) as fh:
             json.dump(_clean(doc), fh, allow_nan=False)
-        os.chmod(fh.name, 0o666 & ~_umask())
+        os.chmod(fh.name, file_mode())
         os.replace(fh.name, path)
     except OSError as err:
         raise ResultsError(
