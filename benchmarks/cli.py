@@ -182,7 +182,7 @@ def _resumable(doc: dict, cells: list, out: Path) -> dict:
         differ = sorted(
             k
             for k, v in wanted[cell["id"]].items()
-            if k not in EXECUTION_FIELDS and config.get(k, v) != v
+            if k not in suites.EXECUTION_FIELDS and config.get(k, v) != v
         )
         if differ:
             raise CliError(
@@ -193,17 +193,31 @@ def _resumable(doc: dict, cells: list, out: Path) -> dict:
     return doc
 
 
-EXECUTION_FIELDS = ("device", "chunk", "verify", "compile")  # do not change a seed's numbers
+def _interruptible() -> None:
+    """A run started in the background of a script inherits an ignored SIGINT; `kill -INT`
+    must still stop it and save the finished cells and chunks."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _chunking(args, out: Path, default: int) -> int:
+    """Seeds per task (--task-seeds), refusing to drop kept chunks of an interrupted run
+    silently (benchmarks/partial.py); --force discards them, as it overwrites the file."""
+    from benchmarks import partial
+
+    if args.force and not args.resume:
+        partial.clear(out)
+    try:
+        return partial.chunk_size(out, args.task_seeds, default, args.resume)
+    except partial.PartialError as err:
+        raise CliError(str(err)) from None
 
 
 def _run(args) -> int:
-    import signal
-
     from benchmarks import runner
 
-    # a run started in the background of a script inherits an ignored SIGINT; `kill -INT`
-    # must still stop it and save the finished cells
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    _interruptible()
     _check_run_flags(args)
     suite = _suite_from_args(args)
     cells = suites.expand(
@@ -221,6 +235,7 @@ def _run(args) -> int:
                 f"{out} exists; pass --resume to continue it, --force to overwrite, or another -o"
             )
         doc = results.new_document(suite)
+    task_seeds = _chunking(args, out, default=0)
     print(
         f"trapbench: {len(cells)} cell(s), {suite.get('seeds')} seeds each -> {out}",
         file=sys.stderr,
@@ -234,7 +249,7 @@ def _run(args) -> int:
             threads=args.threads,
             progress=not args.no_progress,
             scheduler=args.scheduler,
-            task_seeds=args.task_seeds,
+            task_seeds=task_seeds,
             resume=args.resume,
         )
     except runner.RunError as err:
@@ -322,6 +337,7 @@ def _reproduce(args) -> int:
     if args.name not in reproduce.REPRODUCTIONS:
         known = ", ".join(reproduce.REPRODUCTIONS)
         raise CliError(f"unknown reproduction {args.name!r}; known: {known} (trapbench list)")
+    _interruptible()
     _check_run_flags(args)
     rep = reproduce.REPRODUCTIONS[args.name]
     suite = rep.suite(args.quick)
@@ -333,6 +349,7 @@ def _reproduce(args) -> int:
         raise CliError(f"{out} exists; pass --resume to continue it, --force to overwrite")
     else:
         doc = results.new_document(suite)
+    task_seeds = _chunking(args, out, default=suite.get("task_seeds", 0))
     print(f"trapbench: reproducing {rep.name} ({len(cells)} cells) -> {out}", file=sys.stderr)
     doc = runner.run(
         cells,
@@ -340,7 +357,7 @@ def _reproduce(args) -> int:
         out,
         workers=args.workers,
         progress=not args.no_progress,
-        task_seeds=suite.get("task_seeds", 0) if args.task_seeds is None else args.task_seeds,
+        task_seeds=task_seeds,
         resume=args.resume,
     )
     print(table(doc))
@@ -483,9 +500,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--task-seeds",
         type=int,
-        default=0,
         help="split cells into seed chunks of this size, one task each; a finished chunk "
-        "survives an interrupt and --resume reuses it",
+        "survives an interrupt and --resume reuses it (on --resume: the size it was made with)",
     )
     run.add_argument("--scheduler", help="dask: 'local' (LocalCluster) or tcp://host:port")
     run.add_argument(

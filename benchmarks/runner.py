@@ -507,10 +507,12 @@ def run(
     doc["errors"] = [e for e in doc.get("errors", []) if e["id"] not in rerun]
     tasks, parent, chunks_of = [], {}, {}
     parts: dict[str, list[dict]] = {c.id: [] for c in todo}
+    reuse = resume and bool(partial.kept_files(out))
     for cell in todo:
         chunks_of[cell.id] = split_cell(cell, task_seeds)
+        expect = partial.identity(cell) if reuse and len(chunks_of[cell.id]) > 1 else None
         for task in chunks_of[cell.id]:
-            kept = partial.load(out, task) if len(chunks_of[cell.id]) > 1 else None
+            kept = partial.load(out, task, expect) if expect is not None else None
             if kept is not None:
                 parts[cell.id].append(kept)
                 continue
@@ -526,6 +528,10 @@ def run(
 
     def gather(part: dict) -> None:
         cell = parent[part["id"]]
+        if "error" not in part and len(chunks_of[cell.id]) > 1:
+            # kept even when another chunk of the cell failed: --resume then retrains only it
+            task = next(t for t in chunks_of[cell.id] if t.seed_start == part["seed_start"])
+            partial.save(out, task, part, task_seeds)
         if cell.id in failed:
             return
         if "error" in part:
@@ -533,9 +539,6 @@ def run(
             collect({**part, "id": cell.id})
             return
         parts[cell.id].append(part)
-        if len(chunks_of[cell.id]) > 1:
-            task = next(t for t in chunks_of[cell.id] if t.seed_start == part["seed_start"])
-            partial.save(out, task, part)
         assemble_if_complete(cell)
 
     def assemble_if_complete(cell: Cell) -> None:
@@ -574,6 +577,7 @@ def run(
             close()  # stops the workers now if the interrupt came while a cell was saved
         bar.close()
         results.write(doc, out)
-    if not parts:  # every cell assembled (a failed cell's finished chunks stay for --resume)
+    if not parts:  # every cell assembled
         partial.clear(out)
+    partial.tidy(out)  # a failed cell's finished chunks stay for --resume
     return doc

@@ -47,6 +47,11 @@ class SuiteError(ValueError):
     """A suite that cannot be run; the message names the fix."""
 
 
+# Cell fields that say how a cell is executed, not what a seed computes: --resume may change
+# them for finished cells (cli._resumable) and for kept seed chunks (partial.key).
+EXECUTION_FIELDS = ("device", "chunk", "verify", "compile")
+
+
 @dataclass(frozen=True)
 class Cell:
     problem: str

@@ -28,7 +28,16 @@ DATA = {
     "reports/templates/report.html",
 }
 SKIP = shutil.ignore_patterns(
-    ".git", ".venv", "build", "dist", "results", "*.egg-info", "__pycache__", ".*cache*", "tests"
+    ".git",
+    ".venv",
+    "build",
+    "dist",
+    "results",
+    "*.egg-info",
+    "__pycache__",
+    ".*cache*",
+    "tests",
+    ".hypothesis",  # written by another pytest-xdist worker while this copies
 )
 
 

@@ -1,7 +1,11 @@
 """Finished seed chunks of an unfinished cell survive an interrupt and are reused by a resume
-(benchmarks/partial.py): the assembled cell equals one run in one go, bit for bit in float64."""
+(benchmarks/partial.py): the assembled cell has the records of one run in one go, bit for bit
+in float64; chunks are reused only by the same task made by the same code, and the CLI never
+drops them without a word."""
 
 from __future__ import annotations
+
+import pickle
 
 import numpy as np
 import pytest
@@ -16,14 +20,24 @@ SUITE = {
     "seeds": 12,
     "steps": 300,
     "dtype": "float64",
+    "hessian": 0,  # a Hessian budget applies per chunk (see partial.py); records do not
 }
+SUITE_TOML = """
+name = "chunks"
+problems = ["relu1d-x2:width=3"]
+optimizers = [{ name = "adam", lr = 0.01 }]
+seeds = 12
+steps = 300
+dtype = "float64"
+hessian = 0
+"""
 TASK_SEEDS = 4  # three chunks: seeds 0-3, 4-7, 8-11
 
 
-def run(out, resume=False, task_seeds=TASK_SEEDS, suite=SUITE):
+def run(out, resume=False, task_seeds=TASK_SEEDS, suite=SUITE, **execution):
     doc = results.read(out) if resume and out.exists() else results.new_document(suite)
     return runner.run(
-        suites.expand(suite),
+        suites.expand(suite, **execution),
         doc,
         out,
         workers=1,
@@ -35,13 +49,16 @@ def run(out, resume=False, task_seeds=TASK_SEEDS, suite=SUITE):
 
 @pytest.fixture(scope="module")
 def whole(tmp_path_factory):
-    """The cell run in one go, unchunked: what every resumed run must equal."""
-    return run(tmp_path_factory.mktemp("whole") / "r.json", task_seeds=0)["cells"][0]
+    """The cell run in one go, unchunked, as written: what every resumed run must equal."""
+    out = tmp_path_factory.mktemp("whole") / "r.json"
+    run(out, task_seeds=0)
+    return results.read(out)["cells"][0]
 
 
 @pytest.fixture
 def trained(monkeypatch):
-    """Seed starts of the chunks this test trains; an interrupt after ``stop_after`` chunks."""
+    """Seed starts of the chunks this test trains; an interrupt after ``stop_after`` chunks,
+    a failure of the chunks in ``fail``."""
     calls: list[int] = []
     real = runner.run_task
 
@@ -49,18 +66,37 @@ def trained(monkeypatch):
         if len(calls) == counting.stop_after:
             raise KeyboardInterrupt
         calls.append(cell.seed_start)
+        if cell.seed_start in counting.fail:
+            raise RuntimeError("a chunk that fails")
         return real(cell, progress)
 
-    counting.stop_after = -1
+    counting.stop_after, counting.fail = -1, ()
     monkeypatch.setattr(runner, "run_task", counting)
     return counting, calls
 
 
+def interrupted(out, counting, calls, after: int) -> None:
+    """A chunked run of SUITE stopped by Ctrl-C after ``after`` chunks."""
+    counting.stop_after = after
+    with pytest.raises(KeyboardInterrupt):
+        run(out)
+    calls.clear()
+    counting.stop_after = -1
+
+
 def same_cell(a: dict, b: dict) -> None:
+    """Every per-seed record, checkpoint and metric but the timing, bit for bit (both as
+    written to the results file)."""
     assert a["id"] == b["id"]
-    for k in ("final_risk", "stop_step", "fate"):
-        assert np.array_equal(np.asarray(a["records"][k]), np.asarray(b["records"][k])), k
-    assert a["metrics"]["success_rate"] == b["metrics"]["success_rate"]
+    assert a["records"].keys() == b["records"].keys()
+    for k in a["records"]:
+        x, y = np.asarray(a["records"][k]), np.asarray(b["records"][k])
+        assert np.array_equal(x, y, equal_nan=x.dtype.kind == "f"), k
+    assert a["checkpoints"] == b["checkpoints"]
+    untimed = {"wall_s", "seed_steps_per_s", "ert_seconds"}
+    assert {k: v for k, v in a["metrics"].items() if k not in untimed} == {
+        k: v for k, v in b["metrics"].items() if k not in untimed
+    }
 
 
 def test_an_interrupt_keeps_finished_chunks_and_resume_trains_only_the_rest(
@@ -68,18 +104,14 @@ def test_an_interrupt_keeps_finished_chunks_and_resume_trains_only_the_rest(
 ):
     counting, calls = trained
     out = tmp_path / "r.json"
-    counting.stop_after = 2
-    with pytest.raises(KeyboardInterrupt):
-        run(out)
+    interrupted(out, counting, calls, after=2)
     assert results.read(out)["cells"] == []  # the cell is not finished
-    kept = list(partial.directory(out).glob("*.pkl"))
+    kept = partial.kept_files(out)
     assert len(kept) == 2  # but two chunks are, readable as the results file is
     assert {p.stat().st_mode & 0o777 for p in kept} == {results.file_mode()}
-    calls.clear()
-    counting.stop_after = -1
-    doc = run(out, resume=True)
-    assert len(calls) == 1  # only the chunk that had not finished
-    same_cell(doc["cells"][0], whole)
+    run(out, resume=True)
+    assert calls == [8]  # only the chunk that had not finished
+    same_cell(results.read(out)["cells"][0], whole)
     assert not partial.directory(out).exists()  # gone once the cell is assembled
 
 
@@ -87,11 +119,25 @@ def test_a_cell_whose_every_chunk_was_kept_is_assembled_without_training(tmp_pat
     _, calls = trained
     out = tmp_path / "r.json"
     for task in runner.split_cell(suites.expand(SUITE)[0], TASK_SEEDS):
-        partial.save(out, task, runner.run_task(task))
+        partial.save(out, task, runner.run_task(task), TASK_SEEDS)
     calls.clear()
-    doc = run(out, resume=True)
+    run(out, resume=True)
     assert calls == []
-    same_cell(doc["cells"][0], whole)
+    same_cell(results.read(out)["cells"][0], whole)
+
+
+def test_the_chunks_that_finish_after_another_chunk_failed_are_kept(tmp_path, whole, trained):
+    counting, calls = trained
+    out = tmp_path / "r.json"
+    counting.fail = (0,)
+    doc = run(out)
+    assert doc["cells"] == [] and len(doc["errors"]) == 1
+    assert len(partial.kept_files(out)) == 2
+    calls.clear()
+    counting.fail = ()
+    run(out, resume=True)
+    assert calls == [0]
+    same_cell(results.read(out)["cells"][0], whole)
 
 
 @pytest.mark.parametrize(
@@ -100,51 +146,143 @@ def test_a_cell_whose_every_chunk_was_kept_is_assembled_without_training(tmp_pat
         ({"resume": False}, "a fresh run (no --resume) starts over"),
         ({"task_seeds": 6}, "another chunk size is another task"),
         ({"suite": {**SUITE, "steps": 301}}, "another budget is another task"),
+        ({"suite": {**SUITE, "dtype": "float32"}}, "another dtype is another task"),
+        ({"suite": {**SUITE, "checkpoints": 5}}, "other checkpoints are another task"),
+        ({"suite": {**SUITE, "optimizers": [{"name": "adam", "lr": 0.02}]}}, "another lr"),
     ],
-    ids=["no-resume", "other-chunk-size", "other-steps"],
+    ids=["no-resume", "other-chunk-size", "other-steps", "other-dtype", "other-marks", "other-lr"],
 )
 def test_kept_chunks_are_reused_only_by_the_same_task(tmp_path, trained, change, why):
     counting, calls = trained
     out = tmp_path / "r.json"
-    counting.stop_after = 2
-    with pytest.raises(KeyboardInterrupt):
-        run(out)
-    calls.clear()
-    counting.stop_after = -1
+    interrupted(out, counting, calls, after=2)
     kw = {"resume": True, **change}
     run(out, **kw)
     cell = suites.expand(kw.get("suite", SUITE))[0]
     assert len(calls) == len(runner.split_cell(cell, kw.get("task_seeds", TASK_SEEDS))), why
 
 
+def test_execution_settings_may_change_on_resume(tmp_path, whole, trained):
+    """As for finished cells (cli._resumable): chunking and verification change no number."""
+    counting, calls = trained
+    out = tmp_path / "r.json"
+    interrupted(out, counting, calls, after=2)
+    run(out, resume=True, chunk=2, verify=1)
+    assert calls == [8]
+    same_cell(results.read(out)["cells"][0], whole)
+
+
+def edit_kept(path, edit) -> None:
+    with path.open("rb") as fh:
+        kept = pickle.load(fh)
+    edit(kept)
+    with path.open("wb") as fh:
+        pickle.dump(kept, fh)
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda k: k.update(torch="1.0.0"), "made with another torch"),
+        (
+            lambda k: k["part"]["optimizer"]["origin"].update(version="0.0"),
+            "made with another origin",
+        ),
+        (lambda k: k["part"]["problem_info"].update(optimum=1.0), "made with another problem"),
+        (lambda k: k.update(format=0), "written by another trapbench version"),
+        (lambda k: k["part"].update(seed_start=4), "it holds another task's seeds"),
+    ],
+    ids=["torch", "optimizer-origin", "problem-facts", "format", "seeds"],
+)
+def test_a_chunk_made_by_other_code_is_named_and_recomputed(
+    tmp_path, whole, trained, capsys, edit, message
+):
+    counting, calls = trained
+    out = tmp_path / "r.json"
+    interrupted(out, counting, calls, after=1)
+    (kept,) = partial.kept_files(out)
+    edit_kept(kept, edit)
+    run(out, resume=True)
+    assert len(calls) == 3
+    err = capsys.readouterr().err
+    assert f"ignoring kept chunk {kept} ({message}" in err and "recomputing it" in err
+    same_cell(results.read(out)["cells"][0], whole)
+
+
 def test_a_damaged_chunk_is_reported_and_recomputed(tmp_path, whole, trained, capsys):
     counting, calls = trained
     out = tmp_path / "r.json"
-    counting.stop_after = 1
-    with pytest.raises(KeyboardInterrupt):
-        run(out)
-    (kept,) = partial.directory(out).glob("*.pkl")
+    interrupted(out, counting, calls, after=1)
+    (kept,) = partial.kept_files(out)
     kept.write_bytes(b"not a pickle")
-    calls.clear()
-    counting.stop_after = -1
-    doc = run(out, resume=True)
+    run(out, resume=True)
     assert len(calls) == 3
     err = capsys.readouterr().err
     assert f"ignoring kept chunk {kept}" in err and "recomputing it" in err
-    same_cell(doc["cells"][0], whole)
+    same_cell(results.read(out)["cells"][0], whole)
 
 
-def test_reproduce_rejects_a_negative_chunk_size_before_any_work(capsys):
-    assert main(["reproduce", "cheridito-2024", "--quick", "--task-seeds", "-1"]) != 0
-    assert "--task-seeds must be an integer >= 0, got -1" in capsys.readouterr().err
+def unpicklable(monkeypatch, out) -> None:
+    """Parts that carry a value pickle cannot write (as a plug-in's could)."""
+    real = runner.run_task
+    monkeypatch.setattr(runner, "run_task", lambda cell, progress=False: {
+        **real(cell, progress), "plug-in value": lambda: None
+    })  # fmt: skip
 
 
-def test_a_chunk_that_cannot_be_kept_costs_one_line_not_the_run(tmp_path, whole, capsys):
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        lambda monkeypatch, out: partial.directory(out).write_text("a file, not a folder"),
+        unpicklable,
+    ],
+    ids=["unwritable", "unpicklable"],
+)
+def test_a_chunk_that_cannot_be_kept_costs_one_line_not_the_run(
+    tmp_path, whole, capsys, monkeypatch, spoil
+):
     out = tmp_path / "r.json"
-    partial.directory(out).write_text("a file where the chunk folder would go")
-    doc = run(out)
+    spoil(monkeypatch, out)
+    run(out)
     assert "cannot keep a finished chunk" in capsys.readouterr().err
-    same_cell(doc["cells"][0], whole)
+    same_cell(results.read(out)["cells"][0], whole)
+    assert not list(tmp_path.glob("r.json.parts/*.tmp"))  # no half-written file is left
+
+
+def cli_run(tmp_path, *flags) -> int:
+    suite = tmp_path / "chunks.toml"
+    suite.write_text(SUITE_TOML)
+    argv = ["run", "--suite", str(suite), "-o", str(tmp_path / "r.json"), "--workers", "1"]
+    return main([*argv, "--no-progress", "--no-compile", *flags])  # eager, as `whole`
+
+
+def test_the_cli_resumes_with_the_chunk_size_the_kept_chunks_were_made_with(
+    tmp_path, whole, trained, capsys
+):
+    counting, calls = trained
+    counting.stop_after = 2
+    assert cli_run(tmp_path, "--task-seeds", str(TASK_SEEDS)) == 130
+    calls.clear()
+    counting.stop_after = -1
+    (tmp_path / "r.json").unlink()  # as after a kill -9: only the chunks are on disk
+    assert cli_run(tmp_path) == 2  # a plain rerun would discard two finished chunks
+    assert "holds 2 finished seed chunk(s)" in capsys.readouterr().err
+    assert cli_run(tmp_path, "--resume", "--task-seeds", "6") == 2
+    assert "resume with --task-seeds 4 (or without the flag)" in capsys.readouterr().err
+    assert calls == []  # both refused before any work
+    assert cli_run(tmp_path, "--resume") == 0
+    assert calls == [8]
+    same_cell(results.read(tmp_path / "r.json")["cells"][0], whole)
+
+
+def test_force_discards_kept_chunks(tmp_path, trained):
+    counting, calls = trained
+    counting.stop_after = 2
+    assert cli_run(tmp_path, "--task-seeds", str(TASK_SEEDS)) == 130
+    calls.clear()
+    counting.stop_after = -1
+    assert cli_run(tmp_path, "--force", "--task-seeds", str(TASK_SEEDS)) == 0
+    assert calls == [0, 4, 8]
 
 
 class Captured(Exception):
@@ -152,16 +290,19 @@ class Captured(Exception):
 
 
 @pytest.mark.parametrize(
-    "argv, chunk",
+    "argv, chunk, resume",
     [
-        (["jentzen-2022"], 60),  # hour-long cells: chunked unless told otherwise
-        (["jentzen-2022", "--quick"], 0),
-        (["jentzen-2022", "--task-seeds", "0"], 0),
-        (["cheridito-2024"], 0),
-        (["cheridito-2024", "--task-seeds", "20"], 20),
+        (["jentzen-2022"], 60, False),  # hour-long cells: chunked unless told otherwise
+        (["jentzen-2022", "--resume"], 60, True),
+        (["jentzen-2022", "--quick"], 0, False),
+        (["jentzen-2022", "--task-seeds", "0"], 0, False),
+        (["cheridito-2024"], 0, False),
+        (["cheridito-2024", "--task-seeds", "20"], 20, False),
     ],
 )
-def test_reproduce_chunks_the_reproductions_that_need_it(monkeypatch, tmp_path, argv, chunk):
+def test_reproduce_chunks_the_reproductions_that_need_it(
+    monkeypatch, tmp_path, argv, chunk, resume
+):
     def capture(cells, doc, out, **kw):
         raise Captured(kw["task_seeds"], kw["resume"])
 
@@ -169,4 +310,11 @@ def test_reproduce_chunks_the_reproductions_that_need_it(monkeypatch, tmp_path, 
     monkeypatch.setattr(runner, "run", capture)
     with pytest.raises(Captured) as got:
         main(["reproduce", *argv, "--no-progress", "-o", str(tmp_path / "r.json")])
-    assert got.value.args == (chunk, False)
+    assert got.value.args == (chunk, resume)
+
+
+def test_reproduce_rejects_a_negative_chunk_size_before_any_work(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    assert main(["reproduce", "cheridito-2024", "--quick", "--task-seeds", "-1", "-o", str(out)])
+    assert "--task-seeds must be an integer >= 0, got -1" in capsys.readouterr().err
+    assert not out.exists()
