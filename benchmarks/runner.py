@@ -524,10 +524,20 @@ def run(
     failed: set[str] = set()
     workers = workers or default_workers(tasks)
     order = {c.id: i for i, c in enumerate(cells)}
-    bar = tqdm(total=len(todo), desc="cells", unit="cell", disable=not progress)
+    # chunked cells can take hours each: the bar then counts seed chunks, kept ones done
+    chunked = any(len(c) > 1 for c in chunks_of.values())
+    bar = tqdm(
+        total=sum(map(len, chunks_of.values())) if chunked else len(todo),
+        initial=sum(map(len, parts.values())) if chunked else 0,
+        desc="seed chunks" if chunked else "cells",
+        unit="chunk" if chunked else "cell",
+        disable=not progress,
+    )
 
     def gather(part: dict) -> None:
         cell = parent[part["id"]]
+        if chunked:
+            bar.update(1)
         if "error" not in part and len(chunks_of[cell.id]) > 1:
             # kept even when another chunk of the cell failed: --resume then retrains only it
             task = next(t for t in chunks_of[cell.id] if t.seed_start == part["seed_start"])
@@ -554,7 +564,8 @@ def run(
             doc["cells"].append(result)
             doc["cells"].sort(key=lambda c: order.get(c["id"], len(order)))
         results.write(doc, out)
-        bar.update(1)
+        if not chunked:
+            bar.update(1)
 
     for cell in todo:  # every chunk kept by an earlier run: nothing left to train
         if cell.id in parts and not any(parent[t.id] is cell for t in tasks):

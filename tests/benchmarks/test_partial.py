@@ -115,6 +115,18 @@ def test_an_interrupt_keeps_finished_chunks_and_resume_trains_only_the_rest(
     assert not partial.directory(out).exists()  # gone once the cell is assembled
 
 
+def test_the_progress_bar_counts_seed_chunks_kept_ones_done(tmp_path, trained, capsys):
+    counting, calls = trained
+    out = tmp_path / "r.json"
+    interrupted(out, counting, calls, after=2)
+    capsys.readouterr()
+    runner.run(suites.expand(SUITE), results.new_document(SUITE), out, workers=1,
+               task_seeds=TASK_SEEDS, resume=True)  # fmt: skip
+    bar = capsys.readouterr().err.replace("\r", "\n").splitlines()
+    assert any(line.startswith("seed chunks:  67%") and "2/3" in line for line in bar), bar
+    assert "3/3" in bar[-1]
+
+
 def test_a_cell_whose_every_chunk_was_kept_is_assembled_without_training(tmp_path, whole, trained):
     _, calls = trained
     out = tmp_path / "r.json"
