@@ -6,6 +6,11 @@ drops them without a word."""
 from __future__ import annotations
 
 import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +18,7 @@ import pytest
 from benchmarks import partial, reproduce, results, runner, suites
 from benchmarks.cli import main
 
+ROOT = Path(__file__).resolve().parents[2]
 SUITE = {
     "name": "chunks",
     "problems": ["relu1d-x2:width=3"],
@@ -330,3 +336,34 @@ def test_reproduce_rejects_a_negative_chunk_size_before_any_work(tmp_path, capsy
     assert main(["reproduce", "cheridito-2024", "--quick", "--task-seeds", "-1", "-o", str(out)])
     assert "--task-seeds must be an integer >= 0, got -1" in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="signals to a process pool, as on Linux")
+def test_ctrl_c_to_a_process_pool_keeps_finished_chunks_for_resume(tmp_path):
+    """The real thing: `trapbench run --workers 2` in a subprocess, SIGINT once a chunk is
+    kept, then --resume: the cell equals one run in one go."""
+    steps = 3000  # a chunk takes seconds: the third is still running when the first is kept
+    suite = tmp_path / "slow.toml"
+    suite.write_text(SUITE_TOML.replace("steps = 300", f"steps = {steps}"))
+    out = tmp_path / "r.json"
+    cmd = [sys.executable, "-m", "benchmarks.cli", "run", "--suite", str(suite), "-o", str(out)]
+    cmd += ["--workers", "2", "--task-seeds", str(TASK_SEEDS), "--no-compile", "--no-progress"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 600
+        while not partial.kept_files(out) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=120)
+    finally:
+        proc.kill()
+    assert code == 130, proc.stderr.read()
+    assert results.read(out)["cells"] == [] and 1 <= len(partial.kept_files(out)) < 3
+    resumed = subprocess.run(
+        [*cmd, "--resume"], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    alone = tmp_path / "alone.json"
+    run(alone, task_seeds=0, suite={**SUITE, "steps": steps})
+    same_cell(results.read(out)["cells"][0], results.read(alone)["cells"][0])
+    assert not partial.directory(out).exists()
