@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass, field
-from functools import partial
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -27,7 +26,7 @@ from benchmarks.recorders import (
 )
 from benchmarks.schedules import make_scheduler
 from benchmarks.stopping import StopRules
-from optimizers.fused import direct_step, warm_step
+from optimizers.fused import FusedStep, direct_step
 from optimizers.registry import STACKED_PATHS, OptimizerEntry
 from optimizers.resolve import build as build_optimizer
 from problems.base import Params, Problem, frobenius
@@ -45,6 +44,9 @@ class RunConfig:
     stop: StopRules = field(default_factory=StopRules)
     schedule: str = ""  # learning-rate schedule spec (benchmarks/schedules.py); "" = constant
     rng: int = 0  # stream of the generator randomized optimizers draw from (Hutchinson probes)
+    # one compiled call per step where it can (FusedStep.step_then; the same numbers): off
+    # only to measure what it saves (make perf)
+    fuse_steps: bool = True
 
 
 # Every batched tensor program runs on a multiple of BLOCK seeds (the chunk padded with copies
@@ -416,6 +418,25 @@ def _train_chunk(problem, entry, hp, seeds, cfg, progress, keep_params):
         stop_step.masked_fill_(seeds_now, step)
         active.logical_and_(~seeds_now)
 
+    # The next step's gradient in the update's compiled call (FusedStep.step_then): where the
+    # gradient is the compiled closed form and the update a compiled built-in, one compiled
+    # call per step instead of two. The same arithmetic per seed as the two calls.
+    then = None
+    fusable = fast is not None and cfg.compile and cfg.fuse_steps and stacked
+    if fusable and not entry.closure and not modes:
+        order = list(params)
+        names = [k for k in order if k not in frozen]  # the optimizer's tensors, in its order
+        fixed_names = [k for k in order if k in frozen]
+        closed_form = problem.risk_grad if full_batch else problem.train_risk_grad
+        eager_gradient = masked_gradient(closed_form)
+        then_key = ("gradient", closed_form, tuple(order), tuple(fixed_names))
+
+        def then(updated: list, fixed: list, mask: torch.Tensor, *data: torch.Tensor):
+            given = dict(zip(names, updated, strict=True))
+            given.update(zip(fixed_names, fixed, strict=True))
+            return eager_gradient({k: given[k] for k in order}, mask, *data)
+
+    ahead = None  # (risk, grads) of this step, computed by the last step's update call
     steps_iter = range(cfg.steps)
     if progress:
         steps_iter = tqdm(
@@ -428,7 +449,11 @@ def _train_chunk(problem, entry, hp, seeds, cfg, progress, keep_params):
     if modes:
         opt.train()
     for step in steps_iter:
-        risk, grads = gradient(step, working(active))
+        if ahead is not None:
+            (risk, grads), ahead = ahead, None
+            write_grads(grads)
+        else:
+            risk, grads = gradient(step, working(active))
         state = StepState(
             step,
             widen(risk),
@@ -478,6 +503,12 @@ def _train_chunk(problem, entry, hp, seeds, cfg, progress, keep_params):
         elif step == 0:
             opt.step()  # torch.optim's wrapper: a scheduler checks it ran before its own step
             optimizer_step = direct_step(opt)
+            if getattr(optimizer_step, "__func__", None) is not FusedStep.step:
+                then = None  # hooks, or not a compiled built-in: two calls per step
+        elif then is not None and step + 1 < cfg.steps:
+            data = () if full_batch else (work_ids, torch.tensor(step + 1, device=device))
+            fixed = [params[k].detach() for k in fixed_names]
+            ahead = opt.step_then(then_key, then, (fixed, working(active), *data))
         else:
             optimizer_step()
         if scheduler is not None:
@@ -533,18 +564,27 @@ _WARM: set[tuple] = set()
 def warm_up(
     problem: Problem, entry: OptimizerEntry, cfg: RunConfig, seeds: torch.Tensor, hp: dict
 ) -> None:
-    """Compile the fast gradient and the optimizer's step before the clock starts, so a
-    cell's wall time measures training, not the one-time compilation (one dynamic-size kernel
-    serves every chunk)."""
+    """Compile the fast gradient and the optimizer's step (alone and followed by the next
+    gradient) before the clock starts, so a cell's wall time measures training, not the
+    one-time compilation (one dynamic-size kernel serves every chunk)."""
     if not (cfg.compile and uses_fast_gradient(problem, entry, cfg)):
         return
     sampled = not (entry.full_batch or problem.exact)
+    closed_form = problem.train_risk_grad if sampled else problem.risk_grad
+    if entry.path == "stacked" and not entry.closure:
+        # Three steps of one block, as a run takes them: they compile the gradient, the
+        # update and, from the second step on, the update followed by the next gradient
+        # (FusedStep.step_then). Stopping rules off, so no seed stops before the third.
+        # Once per problem, optimizer and hyperparameters (whose flags shape the update).
+        key = (closed_form, cfg.dtype, cfg.device, entry.name, repr(sorted(hp.items())))
+        if key not in _WARM:
+            brief = replace(cfg, steps=3, checkpoints=1, stop=StopRules())
+            _train_chunk(problem, entry, hp, seeds[:1], brief, False, False)
+            _WARM.add(key)
+        return
     device = torch.device(cfg.device)
     ids = seeds[:1].expand(BLOCK).to(device)
-    if entry.path == "stacked":
-        compiled_optimizer = partial(build_optimizer, entry, hp=hp, compiled=True)
-        warm_step(compiled_optimizer, problem.init(ids, cfg.dtype, device))
-    key = (problem.train_risk_grad if sampled else problem.risk_grad, cfg.dtype, cfg.device)
+    key = (closed_form, cfg.dtype, cfg.device)
     if key in _WARM:
         return
     params = problem.init(ids, cfg.dtype, device)

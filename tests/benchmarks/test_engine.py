@@ -250,7 +250,7 @@ def test_auto_chunk_keeps_intermediates_near_cache_size():
 
 def test_a_suite_compiles_each_problem_once():
     """Cells that share a problem (other optimizers, learning rates) reuse its compiled
-    gradient, and cells that share an optimizer class its compiled step (optimizers/fused.py):
+    gradient, and cells that share an optimizer class its compiled steps (optimizers/fused.py):
     Dynamo traces each once per process, not once per cell or learning rate."""
     from torch._dynamo.utils import counters
 
@@ -265,7 +265,9 @@ def test_a_suite_compiles_each_problem_once():
     train_cell(make(spec), BUILTINS["sgd"], {"lr": 0.05}, seeds, cfg)
     train_cell(make(spec), BUILTINS["rmsprop"], {"lr": 0.001}, seeds, cfg)
     after_steps = counters["stats"]["unique_graphs"]
-    assert after_steps <= after_first + 2  # at most the two new optimizers' steps
+    # at most the two new optimizers' steps, each alone and followed by the next gradient
+    # (FusedStep.step_then)
+    assert after_steps <= after_first + 4
     for name, lr in [("sgd", 0.01), ("adam", 0.001), ("rmsprop", 0.003)]:
         train_cell(make(spec), BUILTINS[name], {"lr": lr}, torch.arange(40), cfg)
     assert counters["stats"]["unique_graphs"] == after_steps
@@ -379,3 +381,71 @@ def test_compiled_steps_through_compaction_and_a_schedule_change_no_bit(monkeypa
             assert list(value) == list(direct[key]), key
         else:
             assert np.array_equal(value, direct[key], equal_nan=True), key
+
+
+@pytest.mark.parametrize(
+    "spec, name, hp, dtype, schedule",
+    [
+        ("relu1d-x2:width=4", "adam", {"lr": 0.01}, torch.float64, "cosine"),
+        ("relu1d-x2:width=4", "adam", {"lr": 0.01}, torch.float32, ""),
+        ("gauss-relu:k=4", "sgd", {"lr": 0.1, "momentum": 0.9}, torch.float64, ""),
+        ("relu1d-x2:width=8,sampled=true,batch=256", "rmsprop", {"lr": 0.003}, torch.float64, ""),
+        ("deep-teacher:arch=2-6-5-1,points=64", "adagrad", {"lr": 0.05}, torch.float64, ""),
+    ],
+    ids=["adam-cosine-f64", "adam-f32", "momentum-gauss", "rmsprop-sampled", "adagrad-deep"],
+)
+def test_the_update_followed_by_the_next_gradient_changes_no_number(
+    monkeypatch, spec, name, hp, dtype, schedule
+):
+    """One compiled call per step (the update of step k and the gradient of step k + 1,
+    FusedStep.step_then) gives bit for bit the parameters and records of two calls, with
+    seeds stopping (and compacted away) mid-run."""
+    cfg = RunConfig(
+        steps=120, compile=True, dtype=dtype, schedule=schedule, stop=StopRules(grad_tol=1e-4)
+    )
+    seeds = torch.arange(70)  # three blocks: the first may stop and be compacted
+    real, ran = optimizers.fused.FusedStep.step_then, []
+
+    def one_call(self, key, fn, extra):
+        out = real(self, key, fn, extra)
+        ran.append(out is not None)
+        return out
+
+    monkeypatch.setattr(optimizers.fused.FusedStep, "step_then", one_call)
+    fused, _ = train_cell(make(spec), BUILTINS[name], hp, seeds, cfg, keep_params=True)
+    assert ran and all(ran)  # every step after the first was one compiled call
+    ran.clear()
+    apart_cfg = dataclasses.replace(cfg, fuse_steps=False)
+    apart, _ = train_cell(make(spec), BUILTINS[name], hp, seeds, apart_cfg, keep_params=True)
+    assert not ran  # two calls per step
+    for k in fused:
+        np.testing.assert_array_equal(fused[k], apart[k], err_msg=k)
+
+
+def test_a_followed_by_graph_that_fails_to_compile_leaves_the_update_compiled(caplog):
+    """If the update-then-gradient graph cannot be compiled, step_then logs it once (the
+    numbers do not change, so no warning), runs the compiled update alone and returns None
+    (the engine then takes the gradient itself)."""
+    torch.manual_seed(0)
+    start = [torch.randn(64, 5, dtype=torch.float64) for _ in range(2)]
+    grads = [torch.randn(64, 5, dtype=torch.float64) for _ in range(2)]
+
+    def adam(tensors):
+        leaves = [t.clone() for t in tensors]
+        opt = optimizers.fused.FusedAdam(leaves, lr=0.01).compile_step(True)
+        for p, g in zip(leaves, grads, strict=True):
+            p.grad = g.clone()
+        opt.step()  # torch.optim's first step creates the state
+        return opt, leaves
+
+    def untraceable(updated):
+        raise RuntimeError("no graph for this")
+
+    opt, fused = adam(start)
+    with caplog.at_level("INFO", logger="optimizers.fused"):
+        assert opt.step_then(("test", untraceable), untraceable, ()) is None
+    assert "followed by the next gradient" in caplog.text and "one by one" in caplog.text
+    plain, alone = adam(start)
+    plain.step()
+    for a, b in zip(fused, alone, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
