@@ -574,11 +574,12 @@ def warm_up(
     if entry.path == "stacked" and not entry.closure:
         # Three steps of one block, as a run takes them: they compile the gradient, the
         # update and, from the second step on, the update followed by the next gradient
-        # (FusedStep.step_then). Stopping rules off, so no seed stops before the third.
+        # (FusedStep.step_then). Stopping rules off, so no seed stops before the third; no
+        # schedule (the learning rate enters the update as a tensor: the same graphs).
         # Once per problem, optimizer and hyperparameters (whose flags shape the update).
         key = (closed_form, cfg.dtype, cfg.device, entry.name, repr(sorted(hp.items())))
         if key not in _WARM:
-            brief = replace(cfg, steps=3, checkpoints=1, stop=StopRules())
+            brief = replace(cfg, steps=3, checkpoints=1, stop=StopRules(), schedule="")
             _train_chunk(problem, entry, hp, seeds[:1], brief, False, False)
             _WARM.add(key)
         return
