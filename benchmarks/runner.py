@@ -567,9 +567,8 @@ def run(
         if not chunked:
             bar.update(1)
 
-    for cell in todo:  # every chunk kept by an earlier run: nothing left to train
-        if cell.id in parts and not any(parent[t.id] is cell for t in tasks):
-            assemble_if_complete(cell)
+    for cell in todo:  # cells whose every chunk an earlier run kept: nothing left to train
+        assemble_if_complete(cell)
     if not tasks:
         stream: Iterator[dict] = iter(())
     elif scheduler:
