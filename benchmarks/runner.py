@@ -32,6 +32,7 @@ import torch
 from tqdm.auto import tqdm
 
 from benchmarks import partial, results, stopping
+from benchmarks.allocator import keep_freed_memory
 from benchmarks.engine import RunConfig, checkpoint_steps, train_cell
 from benchmarks.fates import classify
 from benchmarks.hessian import extreme_eigenvalues, verdict
@@ -292,9 +293,11 @@ def _die_with_parent(parent: int) -> None:
 
 
 def _init_worker(threads: int, parent: int | None = None) -> None:
-    """Worker set-up: torch threads; in pool workers (``parent`` given) SIGINT is ignored, the
-    parent alone decides what an interrupt does, and the worker dies with its parent."""
+    """Worker set-up: torch threads and the allocator (benchmarks/allocator.py); in pool
+    workers (``parent`` given) SIGINT is ignored, the parent alone decides what an interrupt
+    does, and the worker dies with its parent."""
     torch.set_num_threads(threads)
+    keep_freed_memory()
     if parent is not None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         _die_with_parent(parent)
