@@ -205,7 +205,13 @@ class FusedStep:
             key = (*key, "then", then[0])
         compiled = _COMPILED.get(key)
         if compiled is None:
-            extra = [t for t in then[2] if isinstance(t, torch.Tensor)] if then else []
+            # the gradient's own tensors, some in lists (a problem's frozen parameters)
+            extra = [
+                t
+                for item in (then[2] if then else ())
+                for t in (item if isinstance(item, (list, tuple)) else [item])
+                if isinstance(t, torch.Tensor)
+            ]
             for t in [*(t for group in tensors for t in group), *extra]:
                 if t.dim() > 0:
                     torch._dynamo.mark_dynamic(t, 0)

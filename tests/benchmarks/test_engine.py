@@ -391,8 +391,24 @@ def test_compiled_steps_through_compaction_and_a_schedule_change_no_bit(monkeypa
         ("gauss-relu:k=4", "sgd", {"lr": 0.1, "momentum": 0.9}, torch.float64, ""),
         ("relu1d-x2:width=8,sampled=true,batch=256", "rmsprop", {"lr": 0.003}, torch.float64, ""),
         ("deep-teacher:arch=2-6-5-1,points=64", "adagrad", {"lr": 0.05}, torch.float64, ""),
+        # frozen parameters (seed 000's setting 2 trains the inner biases only) reach the
+        # gradient outside the optimizer's tensors: their seed dimension must be dynamic too
+        (
+            "relu1d-x4sin:width=5,init=ijr2,train=inner_biases,sampled=true,batch=256",
+            "sgd",
+            {"lr": 0.01},
+            torch.float64,
+            "",
+        ),
     ],
-    ids=["adam-cosine-f64", "adam-f32", "momentum-gauss", "rmsprop-sampled", "adagrad-deep"],
+    ids=[
+        "adam-cosine-f64",
+        "adam-f32",
+        "momentum-gauss",
+        "rmsprop-sampled",
+        "adagrad-deep",
+        "sgd-sampled-frozen",
+    ],
 )
 def test_the_update_followed_by_the_next_gradient_changes_no_number(
     monkeypatch, spec, name, hp, dtype, schedule
