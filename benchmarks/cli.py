@@ -643,5 +643,15 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def entry() -> int:
+    """The `trapbench` command: main() in a process of trapbench's own, whose allocator may
+    keep freed memory (benchmarks/allocator.py; main() itself also serves library callers and
+    tests, whose processes it leaves alone)."""
+    from benchmarks.allocator import keep_freed_memory
+
+    keep_freed_memory()
+    return main()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(entry())

@@ -26,7 +26,7 @@ from benchmarks.recorders import (
 )
 from benchmarks.schedules import make_scheduler
 from benchmarks.stopping import StopRules
-from optimizers.fused import FusedStep, direct_step
+from optimizers.fused import FusedStep, direct_step, mark_seed_dim_dynamic
 from optimizers.registry import STACKED_PATHS, OptimizerEntry
 from optimizers.resolve import build as build_optimizer
 from problems.base import Params, Problem, frobenius
@@ -119,9 +119,7 @@ def fast_gradient(problem: Problem, cfg: RunConfig, sampled: bool = False):
             # then serves every size without the marks (its guards hold the size symbolic),
             # and marking 5 tensors every step cost about 10 us at any seed count.
             if not built:
-                for t in (*params.values(), active, *data):
-                    if t.dim() > 0:
-                        torch._dynamo.mark_dynamic(t, 0)
+                mark_seed_dim_dynamic([*params.values(), active, *data])
             try:
                 out = compiled(params, active, *data)
                 built.append(True)

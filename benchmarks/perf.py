@@ -121,21 +121,46 @@ def _timed_share(spec: str, seeds: int, steps: int, barrier, results) -> None:
     results.put(seeds * steps / rate(problem, seeds, steps, compile=True))
 
 
+SPAWN_TIMEOUT_S = 1800.0  # a measuring process that has said nothing for this long is stuck
+
+
+def spawned(target, arg_sets: list[tuple], timeout: float = SPAWN_TIMEOUT_S) -> list:
+    """Run ``target(*args, results)`` in one fresh (spawned, daemon) process per args tuple
+    and return what each put on ``results``, in the order they arrived. Why processes: a
+    measurement that needs a clean interpreter (its own threads, its own allocator state).
+    A process that dies before answering raises at once instead of leaving the caller waiting
+    on the queue forever; daemons do not outlive an interrupted `make perf`."""
+    import queue
+
+    ctx = mp.get_context("spawn")
+    results = ctx.Queue()
+    procs = [ctx.Process(target=target, args=(*args, results), daemon=True) for args in arg_sets]
+    for proc in procs:
+        proc.start()
+    out, deadline = [], time.monotonic() + timeout
+    try:
+        while len(out) < len(procs):
+            try:
+                out.append(results.get(timeout=1.0))
+            except queue.Empty:
+                dead = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
+                if dead or time.monotonic() > deadline:
+                    why = f"exit codes {dead}" if dead else f"no answer within {timeout:g} s"
+                    raise RuntimeError(f"a measuring process failed ({why})") from None
+    finally:
+        for proc in procs:
+            if proc.is_alive() and len(out) < len(procs):
+                proc.kill()
+            proc.join()
+    return out
+
+
 def machine_rate(spec: str, seeds: int, steps: int, workers: int) -> float:
     """Seed-steps/s of one cell split over ``workers`` processes of one thread each, as
     `trapbench run --workers W --task-seeds S/W` runs it (compilation excluded)."""
-    ctx = mp.get_context("spawn")
-    barrier, results = ctx.Barrier(workers), ctx.Queue()
+    barrier = mp.get_context("spawn").Barrier(workers)
     share = seeds // workers
-    procs = [
-        ctx.Process(target=_timed_share, args=(spec, share, steps, barrier, results))
-        for _ in range(workers)
-    ]
-    for proc in procs:
-        proc.start()
-    seconds = [results.get() for _ in procs]
-    for proc in procs:
-        proc.join()
+    seconds = spawned(_timed_share, [(spec, share, steps, barrier)] * workers)
     return share * workers * steps / max(seconds)
 
 
@@ -205,11 +230,9 @@ def coupled_rows(seeds: int = 1024, steps: int = 40) -> list[dict]:
 
 
 def levels_rows() -> list[dict]:
-    """Issue 19 items 3 and 4. Cold set-up seconds of wide 1-D problems (a fresh reference
+    """Issue 19 item 4. Cold set-up seconds of wide 1-D problems (a fresh reference
     cache; they are figures, not tests): relu1d-x2 takes its levels from closed forms,
-    relu1d-sin3x runs the full search to width 8 and bounds R*_64 by a CPWL fit. And the deep
-    case's engine against the GEMM-only bound on one core, as back-to-back pairs (the
-    machine's load drifts between separate medians), on 300-step and on 30-step cells."""
+    relu1d-sin3x runs the full search to width 8 and bounds R*_64 by a CPWL fit."""
     import tempfile
 
     from problems.relu1d import reference_levels
@@ -233,6 +256,13 @@ def levels_rows() -> list[dict]:
         os.environ.pop("TRAPBENCH_CACHE", None)
     else:
         os.environ["TRAPBENCH_CACHE"] = before
+    return rows
+
+
+def deep_bound_rows() -> list[dict]:
+    """Issue 19 item 3: the deep case's engine against the GEMM-only bound on one core, as
+    back-to-back pairs (the machine's load drifts between separate medians), on 300-step and
+    on 30-step cells."""
     torch.set_num_threads(1)
     deep = make(DEEP)
     rate(deep, 16, 2, compile=True)
@@ -243,11 +273,10 @@ def levels_rows() -> list[dict]:
     steady = median(lambda: rate(deep, 64, 300, compile=True) / gemm_ceiling(deep), 5)
     short = median(lambda: rate(deep, 256, 30, compile=True) / gemm_ceiling(deep), 5)
     what = "engine / GEMM-only bound, one core"
-    rows += [
+    return [
         row("deep 8-32x4-1 N=1024 S=64, 300 steps", what, steady, 0.9),
         row("deep 8-32x4-1 N=1024 S=256, 30 steps", what, short),
     ]
-    return rows
 
 
 def median(fn, repeats: int = 3) -> float:
@@ -347,6 +376,7 @@ def measure() -> list[dict]:
     ]
     rows += optstep_rows()
     rows += levels_rows()
+    rows += deep_bound_rows()
     rows += sampled_rows()
     rows += overhead_rows()
     rows += allocator_rows()
@@ -363,7 +393,7 @@ ALLOCATOR_CASES = (
 )
 
 
-def _allocator_rates(pinned: bool, steps: int, results) -> None:
+def _allocator_rates(pinned: bool, steps: int, results: mp.Queue) -> None:
     """One process's seed-steps/s on ALLOCATOR_CASES (one thread, compiled outside the
     timing), with glibc's thresholds pinned (benchmarks/allocator.py) or as glibc sets them:
     mallopt cannot be undone, so each setting needs a process of its own."""
@@ -379,25 +409,25 @@ def _allocator_rates(pinned: bool, steps: int, results) -> None:
 
 
 def allocator_rows(steps: int = 150, pairs: int = 3) -> list[dict]:
-    """What pinning the allocator's thresholds saves: back-to-back pairs of processes, the
-    default first, then the median ratio per case (glibc's dynamic threshold maps a
-    different share of the step's buffers afresh in each process, so one pair says little)."""
-    ctx = mp.get_context("spawn")
+    """What pinning the allocator's thresholds saves: pairs of processes back to back, the
+    order alternating (default first, then pinned first) so the machine's drift does not lean
+    one way, and the median ratio per case: glibc's dynamic threshold maps a different share
+    of the step's buffers afresh in each default process, so one pair says little. The six
+    processes each compile both cases (about a minute of `make perf` in all)."""
 
     def rates(pinned: bool) -> list[float]:
-        results = ctx.Queue()
-        proc = ctx.Process(target=_allocator_rates, args=(pinned, steps, results))
-        proc.start()
-        out = results.get()
-        proc.join()
-        return out
+        return spawned(_allocator_rates, [(pinned, steps)])[0]
 
-    pairs_measured = [(rates(False), rates(True)) for _ in range(pairs)]
+    measured = []
+    for i in range(pairs):
+        first = bool(i % 2)
+        one, two = rates(first), rates(not first)
+        measured.append((two, one) if first else (one, two))  # (default, pinned)
     return [
         row(
             case,
             "allocator thresholds pinned / glibc default",
-            statistics.median(pinned[i] / default[i] for default, pinned in pairs_measured),
+            statistics.median(pinned[i] / default[i] for default, pinned in measured),
         )
         for i, (case, _) in enumerate(ALLOCATOR_CASES)
     ]
@@ -530,7 +560,7 @@ def main() -> None:
             if r["goal"] is None
             else f"  (goal >= {r['goal']}: " + ("met)" if r["ratio"] >= r["goal"] else "NOT met)")
         )
-        print(f"{r['case']:28s} {r['measure']:36s} {r['ratio']:10.3g}{goal}")
+        print(f"{r['case']:36s} {r['measure']:44s} {r['ratio']:10.3g}{goal}")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(rows, indent=2))
 

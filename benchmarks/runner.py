@@ -293,12 +293,12 @@ def _die_with_parent(parent: int) -> None:
 
 
 def _init_worker(threads: int, parent: int | None = None) -> None:
-    """Worker set-up: torch threads and the allocator (benchmarks/allocator.py); in pool
-    workers (``parent`` given) SIGINT is ignored, the parent alone decides what an interrupt
-    does, and the worker dies with its parent."""
+    """Worker set-up: torch threads; in pool workers (``parent`` given), processes of
+    trapbench's own, the allocator's thresholds pinned (benchmarks/allocator.py), SIGINT
+    ignored (the parent alone decides what an interrupt does) and death with the parent."""
     torch.set_num_threads(threads)
-    keep_freed_memory()
     if parent is not None:
+        keep_freed_memory()
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         _die_with_parent(parent)
 
@@ -429,6 +429,7 @@ def _dask(
             host="127.0.0.1",
         )
         client = Client(cluster)
+        client.run(keep_freed_memory)  # its workers are trapbench's own; a cluster's are not
     else:
         client = _connect(scheduler, CONNECT_TIMEOUT_S)
     futures = {}

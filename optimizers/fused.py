@@ -205,16 +205,7 @@ class FusedStep:
             key = (*key, "then", then[0])
         compiled = _COMPILED.get(key)
         if compiled is None:
-            # the gradient's own tensors, some in lists (a problem's frozen parameters)
-            extra = [
-                t
-                for item in (then[2] if then else ())
-                for t in (item if isinstance(item, (list, tuple)) else [item])
-                if isinstance(t, torch.Tensor)
-            ]
-            for t in [*(t for group in tensors for t in group), *extra]:
-                if t.dim() > 0:
-                    torch._dynamo.mark_dynamic(t, 0)
+            mark_seed_dim_dynamic([tensors, then[2] if then else ()])
             # Dynamo's guards would re-check per call what the key already pins down (flags,
             # dtype, device, every tensor's shape but the seed dimension, contiguity); with
             # 17 tensors they cost more than Adam's arithmetic, so they are dropped.
@@ -259,6 +250,20 @@ class FusedStep:
             )
             return False
         return True
+
+
+def mark_seed_dim_dynamic(items: list | tuple) -> None:
+    """Mark dimension 0 (the seeds) of every tensor in ``items``, nested lists and tuples
+    included, dynamic for the compilation that follows: one graph then serves every chunk and
+    compaction's shrinking working set. Every seed-sized input must be marked (a problem's
+    frozen parameters reach the gradient in a list): one left static is specialized to its
+    size, which contradicts the marks, and the compile fails (torch's ConstraintViolationError,
+    logged at ERROR)."""
+    for item in items:
+        if isinstance(item, (list, tuple)):
+            mark_seed_dim_dynamic(item)
+        elif isinstance(item, torch.Tensor) and item.dim() > 0:
+            torch._dynamo.mark_dynamic(item, 0)
 
 
 def _followed_by(update: Callable, then: Callable) -> Callable:
