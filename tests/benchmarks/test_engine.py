@@ -394,7 +394,7 @@ def test_compiled_steps_through_compaction_and_a_schedule_change_no_bit(monkeypa
         # frozen parameters (seed 000's setting 2 trains the inner biases only) reach the
         # gradient outside the optimizer's tensors: their seed dimension must be dynamic too
         (
-            "relu1d-x4sin:width=5,init=ijr2,train=inner_biases,sampled=true,batch=256",
+            "relu1d-x4sin:width=5,init=ijr2,train=inner_biases,sampled=true,batch=64",
             "sgd",
             {"lr": 0.01},
             torch.float64,

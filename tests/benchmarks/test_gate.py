@@ -317,19 +317,28 @@ EXECUTIONS = {
 }
 
 
-def test_identical_code_passes_under_every_execution_setting(tmp_path):
+SMOKE = ["run", "--suite", "smoke", "--seeds", "32", "--steps", "200", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def eager_reference(tmp_path_factory):
+    """The reduced smoke suite, eager in one process (once per test worker)."""
+    ref = tmp_path_factory.mktemp("executions") / "ref.json"
+    assert main([*SMOKE, "--workers", "1", "--no-compile", "-o", str(ref)]) == 0
+    return ref
+
+
+@pytest.mark.parametrize("name", sorted(EXECUTIONS))
+def test_identical_code_passes_under_every_execution_setting(eager_reference, tmp_path, name):
     """The reduced smoke suite, eager in one process, against the same suite run with more
     threads, two worker processes, seed chunks, seed tasks, a dask LocalCluster and
     torch.compile'd gradients: the gate (strict, so improvements would fail too) finds
-    nothing."""
-    common = ["run", "--suite", "smoke", "--seeds", "32", "--steps", "200", "--no-progress"]
-    ref = tmp_path / "ref.json"
-    assert main([*common, "--workers", "1", "--no-compile", "-o", str(ref)]) == 0
-    for name, flags in EXECUTIONS.items():
-        out = tmp_path / f"{name}.json"
-        workers = [] if "--workers" in flags else ["--workers", "1"]
-        eager = ["--no-compile"] if name != "compiled" else []
-        assert main([*common, *workers, *eager, *flags, "-o", str(out)]) == 0, name
-        assert main(["check", "--strict", "--baseline", str(ref), str(out)]) == 0, name
-        compiled = json.loads(out.read_text())["cells"][0]["config"]["compile"]
-        assert compiled is (name == "compiled")
+    nothing. One case per setting, so test workers share them out."""
+    flags = EXECUTIONS[name]
+    out = tmp_path / f"{name}.json"
+    workers = [] if "--workers" in flags else ["--workers", "1"]
+    eager = ["--no-compile"] if name != "compiled" else []
+    assert main([*SMOKE, *workers, *eager, *flags, "-o", str(out)]) == 0
+    assert main(["check", "--strict", "--baseline", str(eager_reference), str(out)]) == 0
+    compiled = json.loads(out.read_text())["cells"][0]["config"]["compile"]
+    assert compiled is (name == "compiled")
