@@ -15,8 +15,8 @@ memory lives changes, no arithmetic: the numbers are bit-identical (tested).
 Who pins: trapbench's own processes only (the `trapbench` command, its pool workers, a local
 dask cluster's workers, `make perf`), never a library caller's process, because the price is
 resident memory: a pinned process keeps its peak heap (plus up to TRIM_BYTES free at the top)
-until it exits. Other C libraries (macOS, musl, a preloaded jemalloc's process still has
-glibc's, unused) are left alone or unaffected.
+until it exits. Other C libraries (macOS, musl) are left alone; under a preloaded jemalloc or
+tcmalloc the settings reach glibc's allocator, which then serves nothing.
 """
 
 from __future__ import annotations

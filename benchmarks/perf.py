@@ -413,7 +413,7 @@ def allocator_rows(steps: int = 150, pairs: int = 3) -> list[dict]:
     order alternating (default first, then pinned first) so the machine's drift does not lean
     one way, and the median ratio per case: glibc's dynamic threshold maps a different share
     of the step's buffers afresh in each default process, so one pair says little. The six
-    processes each compile both cases (about a minute of `make perf` in all)."""
+    processes each start an interpreter and compile both cases: about 3 minutes in all."""
 
     def rates(pinned: bool) -> list[float]:
         return spawned(_allocator_rates, [(pinned, steps)])[0]
