@@ -91,6 +91,12 @@ def masked_gradient(risk_grad):
     return step
 
 
+def closed_form(problem: Problem, sampled: bool):
+    """The problem's closed-form gradient of what a run trains on: the mini-batch risk's
+    (train_risk_grad) when sampled, else the exact risk's (risk_grad); None without one."""
+    return problem.train_risk_grad if sampled else problem.risk_grad
+
+
 def fast_gradient(problem: Problem, cfg: RunConfig, sampled: bool = False):
     """masked_gradient of the problem's closed form, compiled once per process and problem
     (keyed by the problem's gradient function itself, so two problems never share one) with a
@@ -103,11 +109,11 @@ def fast_gradient(problem: Problem, cfg: RunConfig, sampled: bool = False):
 
     sampled: the problem's train_risk_grad, called with (seeds, step as a 0-d tensor), so
     one graph serves every step (a Python int would be specialized on)."""
-    closed_form = problem.train_risk_grad if sampled else problem.risk_grad
-    eager = masked_gradient(closed_form)
+    gradient = closed_form(problem, sampled)
+    eager = masked_gradient(gradient)
     if not cfg.compile:
         return eager
-    key = (closed_form, cfg.dtype, cfg.device)
+    key = (gradient, cfg.dtype, cfg.device)
     if key not in _COMPILED:
         compiled = torch.compile(eager)
         built = []  # non-empty once a compiled call has returned
@@ -152,9 +158,8 @@ def uses_fast_gradient(problem: Problem, entry: OptimizerEntry, cfg: RunConfig) 
     not have turned it off, and the optimizer must not differentiate the gradient again
     (SophiaH, AdaHessian need autograd's graph). Closures (SAM, L-BFGS) re-evaluate the
     closed form too."""
-    full = entry.full_batch or problem.exact
-    closed_form = problem.risk_grad if full else problem.train_risk_grad
-    return cfg.analytic and closed_form is not None and not entry.hessian
+    sampled = not (entry.full_batch or problem.exact)
+    return cfg.analytic and closed_form(problem, sampled) is not None and not entry.hessian
 
 
 def _autograd(
@@ -425,9 +430,9 @@ def _train_chunk(problem, entry, hp, seeds, cfg, progress, keep_params):
         order = list(params)
         names = [k for k in order if k not in frozen]  # the optimizer's tensors, in its order
         fixed_names = [k for k in order if k in frozen]
-        closed_form = problem.risk_grad if full_batch else problem.train_risk_grad
-        eager_gradient = masked_gradient(closed_form)
-        then_key = ("gradient", closed_form, tuple(order), tuple(fixed_names))
+        gradient_fn = closed_form(problem, sampled=not full_batch)
+        eager_gradient = masked_gradient(gradient_fn)
+        then_key = ("gradient", gradient_fn, tuple(order), tuple(fixed_names))
 
         def then(updated: list, fixed: list, mask: torch.Tensor, *data: torch.Tensor):
             given = dict(zip(names, updated, strict=True))
@@ -568,14 +573,14 @@ def warm_up(
     if not (cfg.compile and uses_fast_gradient(problem, entry, cfg)):
         return
     sampled = not (entry.full_batch or problem.exact)
-    closed_form = problem.train_risk_grad if sampled else problem.risk_grad
+    gradient = closed_form(problem, sampled)
     if entry.path == "stacked" and not entry.closure:
         # Three steps of one block, as a run takes them: they compile the gradient, the
         # update and, from the second step on, the update followed by the next gradient
         # (FusedStep.step_then). Stopping rules off, so no seed stops before the third; no
         # schedule (the learning rate enters the update as a tensor: the same graphs).
         # Once per problem, optimizer and hyperparameters (whose flags shape the update).
-        key = (closed_form, cfg.dtype, cfg.device, entry.name, repr(sorted(hp.items())))
+        key = (gradient, cfg.dtype, cfg.device, entry.name, repr(sorted(hp.items())))
         if key not in _WARM:
             brief = replace(cfg, steps=3, checkpoints=1, stop=StopRules(), schedule="")
             _train_chunk(problem, entry, hp, seeds[:1], brief, False, False)
@@ -583,7 +588,7 @@ def warm_up(
         return
     device = torch.device(cfg.device)
     ids = seeds[:1].expand(BLOCK).to(device)
-    key = (closed_form, cfg.dtype, cfg.device)
+    key = (gradient, cfg.dtype, cfg.device)
     if key in _WARM:
         return
     params = problem.init(ids, cfg.dtype, device)

@@ -199,10 +199,9 @@ class FusedStep:
         if key is None or _COMPILED.get(key) is _EAGER:
             return False
         then = self._then if len(self.param_groups) == 1 else None
-        if then is not None and _COMPILED.get((*key, "then", then[0])) is _EAGER:
-            then = None
-        if then is not None:
-            key = (*key, "then", then[0])
+        if then is not None:  # the followed-by graph, unless it failed to compile before
+            followed = (*key, "then", then[0])
+            then, key = (None, key) if _COMPILED.get(followed) is _EAGER else (then, followed)
         compiled = _COMPILED.get(key)
         if compiled is None:
             mark_seed_dim_dynamic([tensors, then[2] if then else ()])
