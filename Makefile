@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 OUT    ?= results
-# make test's workers: 2 matches the 2-core machines CI and users run on (9m50 serial, 5m50 on 2)
+# make test's workers: 2 matches the 2-core machines CI and users run on (6-8 min on 2 with a warm compile cache)
 TEST_WORKERS ?= 2
 
 .PHONY: setup bench report compare bench-check gate-power baseline timing test lint format perf perf-gpu clean

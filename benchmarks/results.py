@@ -287,8 +287,15 @@ def read(path: str | Path) -> dict:
     return validate(doc, path)
 
 
-if __name__ == "__main__":  # prints the README's field table
-    print("| field | type | meaning (unit) |\n|---|---|---|")
+def field_table() -> str:
+    """The README's field table, in Markdown, from the schema (``python -m benchmarks.results``
+    prints it; a test keeps the README's copy equal to it)."""
+    lines = ["| field | type | meaning (unit) |", "|---|---|---|"]
     for field, kind, meaning in field_rows():
         escaped = meaning.replace("|", "\\|")
-        print(f"| `{field}` | {kind} | {escaped} |")
+        lines.append(f"| `{field}` | {kind} | {escaped} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(field_table())

@@ -46,3 +46,14 @@ def test_every_module_is_listed_and_every_listed_file_exists():
                 continue
             listed = any(fnmatch.fnmatch(module.name, n) for n in names)
             assert listed, f"{folder}/{module.name} is not in the README's layout table"
+
+
+def test_every_registered_problem_has_a_row_in_the_problems_table():
+    from problems.registry import REGISTRY, _load_families
+
+    _load_families()
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Problems", 1)[1].split("\n## ", 1)[0]
+    first_cells = re.findall(r"^\| ([^|]+) \|", section, flags=re.M)
+    tabled = {n for cell in first_cells for n in re.findall(r"`([^`]+)`", cell)}
+    assert set(REGISTRY) <= tabled, sorted(set(REGISTRY) - tabled)
