@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from benchmarks import published
+from benchmarks.results import ResultsError
 
 SAFRAN_SHAMIR_STOP = 1e-9 / (2 * math.pi)  # max_i ||2 pi grad_{w_i} F|| <= 1e-9
 
@@ -57,18 +58,26 @@ def final_risks(cell: dict) -> np.ndarray:
     return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
 
 
-def spurious_families(cell: dict, k: int, limit: int = 400) -> list[dict]:
-    """The spurious end points (F >= the paper's 1e-3; the cell's stored final W) grouped into
+def spurious_families(cell: dict, k: int) -> tuple[list[dict], int]:
+    """Every spurious end point (F >= the paper's 1e-3; the cell's stored final W) grouped into
     families up to the problem's symmetry, each representative checked to be a strict local
-    minimum."""
+    minimum; a family's ``members`` are seed indices. Also the number of comparisons the
+    search left undecided (benchmarks/families.py: each such point starts a family of its
+    own, so a family may be split in two, never merged). All of them: grouping the 570
+    spurious runs of k = n = 12 takes about a second."""
     from benchmarks.families import describe, group
 
     risk = final_risks(cell)
-    spurious = np.flatnonzero(risk >= published.SPURIOUS_THRESHOLD)[:limit]
+    spurious = np.flatnonzero(risk >= published.SPURIOUS_THRESHOLD)
     if not len(spurious):
-        return []
+        return [], 0
     points = np.asarray(cell["end_points"]["w"], dtype=np.float64)[spurious]
-    return describe(group(points, risk[spurious]), k)
+    grouping = group(points, risk[spurious])
+    seeds = np.asarray(cell["records"]["seed"])[spurious]
+    rows = [
+        {**row, "members": [int(seeds[m]) for m in row["members"]]} for row in describe(grouping, k)
+    ]
+    return rows, grouping.undecided
 
 
 def _safran_shamir_compare(doc: dict) -> dict:
@@ -96,7 +105,7 @@ def _safran_shamir_compare(doc: dict) -> dict:
                 "interval": list(v.wilson) if v else None,
                 "published_percent": ref.percent if ref else None,
                 "test": f"two-sided {v.test} exact test vs the paper's {ref.runs} runs"
-                if v
+                if v and v.label != "not stated"
                 else "",
                 "p_value": v.p_value if v else None,
                 "verdict": v.label if v else "not published",
@@ -111,7 +120,12 @@ def _safran_shamir_compare(doc: dict) -> dict:
             )
         if unconverged:
             notes.append(_cut_off_gauss_note(name, cell, risk))
-        families[name] = spurious_families(cell, k)
+        families[name], undecided = spurious_families(cell, k)
+        if undecided:
+            notes.append(
+                f"{name}: {undecided} comparison(s) reached the search's node limit; each such "
+                "end point was kept apart, so a family may be listed more than once"
+            )
     return {"rows": rows, "families": families, "notes": notes}
 
 
@@ -166,15 +180,11 @@ def _cheridito_compare(doc: dict) -> dict:
         width = cell["problem_info"]["options"]["width"]
         r = cell["records"]
         runs = len(r["seed"])
-        at_constant = [
-            fate == "level" and "constant" in level
-            for fate, level in zip(r["fate"], r["level"], strict=True)
-        ]
-        dead_at_init = [d == width for d in r["dead_neurons_init"]]
-        constant = sum(at_constant)
-        from_init = sum(a and d for a, d in zip(at_constant, dead_at_init, strict=True))
+        at_constant, dead_at_init = _constant_ends(cell)
+        constant = int(at_constant.sum())
+        from_init = int((at_constant & dead_at_init).sum())
         bound = p**width
-        test = binomtest(sum(dead_at_init), runs, bound)
+        test = binomtest(int(dead_at_init.sum()), runs, bound)
         unconverged = sum(f == "unconverged" for f in r["fate"])
         rows.append(
             {
@@ -193,14 +203,59 @@ def _cheridito_compare(doc: dict) -> dict:
                 # the theory: every all-dead run stays at the constant network, and the share
                 # of all-dead initializations is p^H
                 "verdict": "consistent"
-                if test.pvalue >= 0.05 and from_init == sum(dead_at_init)
+                if test.pvalue >= 0.05 and from_init == int(dead_at_init.sum())
                 else "not consistent",
                 "unconverged": unconverged,
             }
         )
         if unconverged:
             notes.append(_cheridito_unconverged_note(cell, unconverged))
-    return {"rows": rows, "families": {}, "notes": notes}
+    return {"rows": rows, "families": {}, "notes": notes + _cheridito_step_notes(doc)}
+
+
+def _constant_ends(cell: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Per seed: whether the run ended at the constant network, and whether every neuron was
+    dead at initialization."""
+    r = cell["records"]
+    width = cell["problem_info"]["options"]["width"]
+    at_constant = np.array(
+        [f == "level" and "constant" in lv for f, lv in zip(r["fate"], r["level"], strict=True)],
+        dtype=bool,
+    )
+    return at_constant, np.asarray(r["dead_neurons_init"]) == width
+
+
+def _cheridito_step_notes(doc: dict) -> list[str]:
+    """Per width, whether the excess over p^H (runs at the constant network whose neurons died
+    in training) shrinks from the largest step to the smallest: the lr grid shares its seeds,
+    so the two are paired and compared by the exact McNemar test, one-sided toward shrinking."""
+    from benchmarks.stats import mcnemar, pair_seeds
+
+    by_width: dict[int, list[dict]] = {}
+    for cell in doc["cells"]:
+        by_width.setdefault(cell["problem_info"]["options"]["width"], []).append(cell)
+    notes = []
+    for width, cells in sorted(by_width.items()):
+        if len(cells) < 2:
+            continue
+        cells = sorted(cells, key=lambda c: c["config"]["hp"]["lr"], reverse=True)
+        large, small = cells[0], cells[-1]
+        ia, ib = pair_seeds(large["records"]["seed"], small["records"]["seed"])
+        died = []
+        for cell in (large, small):
+            at_constant, dead_at_init = _constant_ends(cell)
+            died.append(at_constant & ~dead_at_init)
+        a, b = died[0][ia], died[1][ib]
+        test = mcnemar(a, b, alternative="greater")
+        lr = (large["config"]["hp"]["lr"], small["config"]["hp"]["lr"])
+        verdict = "shrinks" if test["p_value"] < 0.05 else "does not shrink significantly"
+        notes.append(
+            f"width {width}: died in training {100 * a.mean():.1f}% at step {lr[0]:g} against "
+            f"{100 * b.mean():.1f}% at step {lr[1]:g} ({len(a)} paired seeds; exact McNemar, "
+            f"one-sided toward shrinking: {test['only_a']} vs {test['only_b']} discordant, "
+            f"p = {test['p_value']:.3g}): the excess {verdict} as the step goes to 0"
+        )
+    return notes
 
 
 def _cheridito_unconverged_note(cell: dict, count: int) -> str:
@@ -426,9 +481,14 @@ def _petzka_compare(doc: dict) -> dict:
     for cell in doc["cells"]:
         info = cell["problem_info"]
         level = dict(info["levels"]).get("planted")
+        if level is None:  # every planted problem records it: not a silent 0 escapes
+            raise ResultsError(
+                f"cell {cell['problem']} has no 'planted' level in the results file; rerun "
+                "the reproduction with --force"
+            )
         risk = final_risks(cell)
         finite = np.isfinite(risk)
-        escaped = int((risk[finite] < level - info["tol"]).sum()) if level is not None else 0
+        escaped = int((risk[finite] < level - info["tol"]).sum())
         runs = len(risk)
         rows.append(
             {
@@ -586,6 +646,8 @@ IJR_SETTINGS = (
     ),
 )
 IJR_RUNS = 300
+# optima known to be global (problems/base.py): exact, or the reference solver's full search
+CERTAIN_OPTIMA = ("exact", "computed")
 IJR_QUICK = {"seeds": 32, "steps": 600}  # --quick: seeds, and steps (x5 for setting 6)
 
 
@@ -673,6 +735,9 @@ def _ijr_compare(doc: dict) -> dict:
         runs = len(finite)
         optimum, tol = info["optimum"], info["tol"]
         won = int((finite - optimum <= tol).sum())
+        # a best-known R* is only an upper bound on the optimum: a run at it is not shown to
+        # be global, so it cannot refute the prediction (nor can it confirm it)
+        certain = info["provenance"] in CERTAIN_OPTIMA
         ratio = finite / optimum if optimum > 0 else None
         rows.append(
             {
@@ -686,9 +751,12 @@ def _ijr_compare(doc: dict) -> dict:
                 "rate": won / runs if runs else math.nan,
                 "interval": list(wilson_interval(won, runs)) if runs else None,
                 "published_percent": 0.0,
-                "test": "predicted 0: no run within tol of R* (the paper's message)",
+                "test": "predicted 0: no run within tol of R* (the paper's message)"
+                + ("" if certain else "; R* best known, an upper bound"),
                 "p_value": None,
-                "verdict": "consistent" if won == 0 else "not consistent",
+                "verdict": "consistent"
+                if won == 0
+                else ("not consistent" if certain else "undetermined"),
                 "optimum": optimum,
                 "provenance": info["provenance"],
                 "lower_bound": info["options"].get("optimum_lower_bound"),
@@ -703,6 +771,12 @@ def _ijr_compare(doc: dict) -> dict:
             notes.append(
                 f"{cell['problem']}: no best-known risk recorded, R* = 0 is only a lower "
                 "bound; the within-1%/10% shares are not defined"
+            )
+        if won and not certain:
+            notes.append(
+                f"{cell['problem']}: {won} run(s) reached the best known R* = {optimum:.4g} "
+                f"({info['provenance']}) within tol; whether that is the global optimum is not "
+                "known, so the row is undetermined rather than not consistent"
             )
         if rows[-1]["below_optimum"]:
             notes.append(
@@ -836,9 +910,12 @@ def table(result: dict) -> str:
     lines += [row_text(row) for row in result["rows"]]
     for problem, fams in result.get("families", {}).items():
         for f in fams:
+            # no eigenvalues for a degenerate point (NaN here, null once read from the file)
+            eig = f["eig_min"]
+            known = eig is not None and math.isfinite(eig)
             lines.append(
-                f"  {problem}: family F = {f['risk_mean']:.6f} x {f['count']} "
-                f"({f['verdict']}, smallest Hessian eigenvalue {f['eig_min']:.3g})"
+                f"  {problem}: family F = {f['risk_mean']:.6f} x {f['count']} ({f['verdict']}"
+                + (f", smallest Hessian eigenvalue {eig:.3g})" if known else ")")
             )
     lines += [f"note: {note}" for note in result.get("notes", [])]
     return "\n".join(lines)

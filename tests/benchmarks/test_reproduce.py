@@ -40,13 +40,46 @@ def test_compare_counts_spurious_runs_and_groups_their_families():
     result = reproduce.REPRODUCTIONS["safran-shamir-2018"].compare(doc)
     (row,) = result["rows"]
     assert (row["k"], row["n"], row["measured"], row["runs"]) == (7, 7, 3, 32)
-    assert row["published_percent"] == 5.5 and row["verdict"] in ("consistent", "not consistent")
-    assert 0 < row["p_value"] <= 1
+    # 3/32 against the paper's 55/1000: two-sided Fisher p = 0.419
+    assert row["published_percent"] == 5.5 and row["verdict"] == "consistent"
+    assert row["p_value"] == pytest.approx(0.419, abs=1e-3)
     assert row["problem"] == "gauss-relu:k=7,n=7"
     (family,) = result["families"]["gauss-relu:k=7,n=7"]
     assert family["count"] == 3 and family["verdict"] == "strict minimum"
+    seeds, risks = doc["cells"][0]["records"]["seed"], reproduce.final_risks(doc["cells"][0])
+    risk = dict(zip(seeds, risks, strict=True))
+    assert all(160 <= s < 192 and risk[s] >= 1e-3 for s in family["members"])  # seed indices
     assert family["risk_mean"] == pytest.approx(0.0232027, abs=1e-6)
     assert "gauss-relu:k=7,n=7" in reproduce.table(result)
+
+
+def test_families_group_every_spurious_run():
+    """No cap on the runs grouped: 450 spurious end points, copies of two minima under random
+    neuron and coordinate permutations (W -> P W Q^T), make two families of 300 and 150."""
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(2, 3, 3))
+    points, risks = [], []
+    for i in range(450):
+        w = base[int(i % 3 == 2)]
+        points.append(w[rng.permutation(3)][:, rng.permutation(3)])
+        risks.append(0.02 if i % 3 == 2 else 0.01)
+    cell = {
+        "records": {"seed": list(range(1000, 1450)), "final_risk": risks},
+        "end_points": {"w": np.array(points).tolist()},
+    }
+    families, undecided = reproduce.spurious_families(cell, 3)
+    assert sorted(f["count"] for f in families) == [150, 300] and undecided == 0
+    assert sorted(m for f in families for m in f["members"]) == list(range(1000, 1450))
+
+
+def test_an_entry_the_paper_does_not_state_names_no_test():
+    cell = {
+        "problem_info": {"options": {"k": 12, "n": 13}},
+        "records": {"seed": [0, 1], "final_risk": [0.0, 0.0], "stop_reason": ["grad", "grad"]},
+        "config": {"steps": 30000},
+    }
+    (row,) = reproduce._safran_shamir_compare({"cells": [cell]})["rows"]
+    assert (row["verdict"], row["test"]) == ("not stated", "")
 
 
 def test_safran_shamir_says_how_cut_off_runs_bound_the_rate():
@@ -81,6 +114,36 @@ def test_cheridito_runs_dead_at_init_all_end_at_the_constant_network():
     assert row["rate"] >= row["dead_at_init"]
     assert row["verdict"] == "consistent"  # every all-dead run stayed at the constant
     assert "at the constant network" in reproduce.table(result)
+
+
+def _affine_cell(lr: float, died: list[bool]) -> dict:
+    """A width-1 cheridito cell whose runs end at the constant network when ``died``, their
+    neuron alive at initialization (so they died in training)."""
+    return {
+        "config": {"hp": {"lr": lr}},
+        "problem_info": {"options": {"width": 1}},
+        "records": {
+            "seed": list(range(len(died))),
+            "fate": ["level" if d else "global" for d in died],
+            "level": ["R*_0=constant" if d else None for d in died],
+            "dead_neurons_init": [0] * len(died),
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    "small_step_died,says",
+    [(10, "the excess shrinks as the step goes to 0"), (40, "does not shrink significantly")],
+)
+def test_cheridito_tests_whether_the_excess_shrinks_with_the_step(small_step_died, says):
+    """The step grid shares its seeds: 40 of 200 runs died in training at the large step and
+    ``small_step_died`` of those same runs at the small one (paired exact McNemar test)."""
+    large = _affine_cell(0.03, [i < 40 for i in range(200)])
+    small = _affine_cell(0.003, [i < small_step_died for i in range(200)])
+    middle = _affine_cell(0.01, [False] * 200)  # only the extremes are compared
+    (note,) = reproduce._cheridito_step_notes({"cells": [small, middle, large]})
+    assert says in note and "20.0% at step 0.03" in note
+    assert f"{100 * small_step_died / 200:.1f}% at step 0.003" in note
 
 
 @pytest.mark.parametrize(
@@ -150,3 +213,10 @@ def test_jentzen_riekert_splits_every_failed_run_once():
     assert row["dead_at_init"] > 0  # 1 - (5/8)^2 of the seeds start with a dead neuron
     assert row["rate"] <= 1 - row["dead_at_init"]  # a dead neuron never reaches the optimum
     assert "misplaced" in reproduce.table(result)
+
+
+@pytest.mark.parametrize("eig_min", [None, math.nan])  # from the results file / in process
+def test_a_degenerate_family_prints_without_eigenvalues(eig_min):
+    family = {"risk_mean": 0.05, "count": 1, "verdict": "degenerate", "eig_min": eig_min}
+    text = reproduce.table({"rows": [], "families": {"gauss-relu:k=9,n=9": [family]}})
+    assert "family F = 0.050000 x 1 (degenerate)" in text

@@ -72,12 +72,30 @@ def fake_doc(risks: list[list[float | None]]) -> dict:
     }
 
 
+@pytest.mark.parametrize(
+    "provenance,verdict",
+    # a run at a best-known R* is not shown to be global: it neither refutes nor confirms
+    [("exact", "not consistent"), ("computed", "not consistent"), ("best_known", "undetermined")],
+)
+def test_a_run_at_the_optimum_refutes_the_prediction_only_when_the_optimum_is_known(
+    provenance, verdict
+):
+    doc = fake_doc([[0.1005, 0.3], [0.3, 0.3]])
+    for cell in doc["cells"]:
+        cell["problem_info"]["provenance"] = provenance
+    result = REP.compare(doc)
+    first, second = result["rows"]
+    assert first["measured"] == 1 and first["verdict"] == verdict
+    assert second["verdict"] == "consistent"
+    assert any("undetermined" in n for n in result["notes"]) is (verdict == "undetermined")
+
+
 def test_compare_counts_global_runs_and_the_shares_near_the_optimum():
     doc = fake_doc([[0.1005, 0.105, 0.2, 0.5, None, 0.09], [0.3, 0.3, 0.3, 0.2]])
     result = REP.compare(doc)
     first, second = result["rows"]
     assert (first["setting"], first["width"], first["measured"], first["runs"]) == (1, 2, 2, 5)
-    assert first["verdict"] == "not consistent" and first["diverged"] == 1
+    assert first["verdict"] == "undetermined" and first["diverged"] == 1
     assert (first["within_1pct"], first["within_10pct"]) == (0.4, 0.6)
     assert first["median_risk"] == pytest.approx(0.105)
     assert first["interval"][0] < 0.4 < first["interval"][1]

@@ -1,8 +1,10 @@
 import dataclasses
 
+import pytest
 import torch
 
 from benchmarks import reproduce, suites
+from benchmarks.results import ResultsError
 from benchmarks.runner import run_cell
 from problems.registry import make
 
@@ -61,3 +63,20 @@ def test_sgd_rate_is_stable_at_the_planted_minimum():
     }
     assert 20 < top < 35  # about 27.5
     assert rates["sgd"] < 2 / top < 0.1
+
+
+def test_a_cell_without_the_planted_level_is_an_error_not_zero_escapes():
+    info = {
+        "options": {
+            "small_loss": 4.8,
+            "b1_eigenvalues": [0.02, 0.001],
+            "splits": 40,
+            "kind": "local-min",
+            "max_d_relative": 1e-8,
+        },
+        "levels": [["global", 0.0]],
+        "tol": 1e-7,
+    }
+    cell = {"problem": "planted-deep", "problem_info": info, "records": {"final_risk": [0.1]}}
+    with pytest.raises(ResultsError, match="no 'planted' level"):
+        reproduce.REPRODUCTIONS["petzka-2021"].compare({"cells": [cell]})
