@@ -279,8 +279,10 @@ def point_risk(w: torch.Tensor, k: int) -> torch.Tensor:
 class MinimumCheck:
     risk: float
     grad_norm: float
-    eig_min: float  # smallest Hessian eigenvalue (nan when degenerate geometry)
-    eig_max: float
+    # smallest and largest Hessian eigenvalue; None when the geometry is degenerate (as the
+    # results file stores it, so a family reads the same in process and from the file)
+    eig_min: float | None
+    eig_max: float | None
     min_neuron_norm: float
     max_cosine: float  # largest |cos| between two neurons, or a neuron and a teacher axis
     verdict: str  # "strict minimum", "saddle", "degenerate", "not critical"
@@ -310,7 +312,7 @@ def confirm_minimum(w: np.ndarray, k: int | None = None, grad_tol: float = 1e-8)
         max_cosine=max_cos,
     )
     if base["min_neuron_norm"] < GEOMETRY_TOL or max_cos > 1 - GEOMETRY_TOL:
-        return MinimumCheck(eig_min=math.nan, eig_max=math.nan, verdict="degenerate", **base)
+        return MinimumCheck(eig_min=None, eig_max=None, verdict="degenerate", **base)
     hess = torch.autograd.functional.hessian(lambda f: point_risk(f.reshape(n, d), k), t.flatten())
     eig = torch.linalg.eigvalsh(hess)
     low, high = float(eig[0]), float(eig[-1])

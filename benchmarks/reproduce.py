@@ -910,12 +910,10 @@ def table(result: dict) -> str:
     lines += [row_text(row) for row in result["rows"]]
     for problem, fams in result.get("families", {}).items():
         for f in fams:
-            # no eigenvalues for a degenerate point (NaN here, null once read from the file)
-            eig = f["eig_min"]
-            known = eig is not None and math.isfinite(eig)
+            eig = f["eig_min"]  # None for a degenerate point: no eigenvalues
             lines.append(
                 f"  {problem}: family F = {f['risk_mean']:.6f} x {f['count']} ({f['verdict']}"
-                + (f", smallest Hessian eigenvalue {eig:.3g})" if known else ")")
+                + (")" if eig is None else f", smallest Hessian eigenvalue {eig:.3g})")
             )
     lines += [f"note: {note}" for note in result.get("notes", [])]
     return "\n".join(lines)

@@ -162,7 +162,8 @@ def test_confirm_minimum_verdicts(minima7):
     assert check.verdict == "strict minimum" and 0.01 < check.eig_min < 0.02
     assert check.eig_max > check.eig_min and check.grad_norm < 1e-9
     # the global minimum puts every neuron on a teacher axis: F is not smooth there
-    assert families.confirm_minimum(np.eye(7)).verdict == "degenerate"
+    degenerate = families.confirm_minimum(np.eye(7))
+    assert degenerate.verdict == "degenerate" and degenerate.eig_min is None
     zero_neuron = minima7[0][0].copy()
     zero_neuron[0] = 0.0
     assert families.confirm_minimum(zero_neuron).verdict == "degenerate"
