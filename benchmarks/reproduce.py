@@ -852,6 +852,11 @@ REPRODUCTIONS: dict[str, Reproduction] = {
 }
 
 
+# The keys that mark a row of its own shape (row_text's special cases); any other row is a
+# rate against a published rate, the only shape the table's column header describes.
+_SHAPED_ROW_KEYS = ("published", "stayed", "setting", "misplaced", "lr")
+
+
 def row_text(row: dict) -> str:
     """One row of a comparison as a line of text. The rows differ by reproduction (a rate
     against a published rate, a construction's value, an escape rate, a setting's risks), so
@@ -903,10 +908,15 @@ def row_text(row: dict) -> str:
 
 def table(result: dict) -> str:
     """The measured-versus-published table for the terminal."""
-    lines = [
-        f"{'problem':24s} {'measured':>12s} {'95% interval':>16s} {'published':>9s} "
-        f"{'p':>7s}  verdict"
-    ]
+    rate_rows = any(not any(k in row for k in _SHAPED_ROW_KEYS) for row in result["rows"])
+    lines = (
+        [
+            f"{'problem':24s} {'measured':>12s} {'95% interval':>16s} {'published':>9s} "
+            f"{'p':>7s}  verdict"
+        ]
+        if rate_rows
+        else []
+    )
     lines += [row_text(row) for row in result["rows"]]
     for problem, fams in result.get("families", {}).items():
         for f in fams:

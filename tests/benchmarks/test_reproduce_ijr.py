@@ -106,6 +106,7 @@ def test_compare_counts_global_runs_and_the_shares_near_the_optimum():
     assert any("diverged" in n for n in result["notes"])
     text = reproduce.table(result)
     assert "setting  1 H=2" in text and "within 10% of R*: 60%" in text
+    assert "95% interval" not in text  # the rate table's header describes none of these rows
 
 
 def test_histogram_figure_draws_for_the_reproduction_only():
