@@ -852,51 +852,52 @@ REPRODUCTIONS: dict[str, Reproduction] = {
 }
 
 
-# The keys that mark a row of its own shape (row_text's special cases); any other row is a
-# rate against a published rate, the only shape the table's column header describes.
-_SHAPED_ROW_KEYS = ("published", "stayed", "setting", "misplaced", "lr")
+def _construction_text(row: dict) -> str:
+    return (
+        f"{row['problem']:28s} measured {row['measured']} vs paper {row['published']}: "
+        f"{row['verdict']} ({row['test']})"
+    )
 
 
-def row_text(row: dict) -> str:
-    """One row of a comparison as a line of text. The rows differ by reproduction (a rate
-    against a published rate, a construction's value, an escape rate, a setting's risks), so
-    the terminal table and the HTML report both print this line rather than each knowing
-    every shape."""
-    if "published" in row:
-        return (
-            f"{row['problem']:28s} measured {row['measured']} vs paper {row['published']}: "
-            f"{row['verdict']} ({row['test']})"
-        )
-    if "stayed" in row:
-        low, high = row["interval"]
-        return (
-            f"{row['problem']:16s} {row['optimizer']:9s} escaped {row['measured']}/"
-            f"{row['runs']} [{low:.1%}, {high:.1%}], stayed at the level {row['stayed']:.1%}"
-            f", unconverged {row['unconverged']:.1%} of which in the level's window "
-            f"{row.get('approaching', 0.0):.1%} ({row['verdict']})"
-        )
-    if "setting" in row:
-        near = row["within_10pct"]
-        return (
-            f"setting {row['setting']!s:>2} H={row['width']:<5d} global "
-            f"{row['measured']}/{row['runs']} (predicted 0: {row['verdict']}); median risk "
-            f"{row['median_risk']:.3g} vs R* {row['optimum']:.3g} ({row['provenance']}); "
-            + ("within 10% of R*: -" if near is None else f"within 10% of R*: {near:.0%}")
-        )
-    if "misplaced" in row:
-        return (
-            f"{row['problem']:28s} {row['optimizer']:9s} global {row['rate']:6.1%} vs bound "
-            f"{row['published_percent']:5.1f}% (p={row['p_value']:.3g} {row['verdict']}); "
-            f"failed: dead at init {row['dead_at_init']:.1%}, died in training "
-            f"{row['died_in_training']:.1%}, misplaced {row['misplaced']:.1%}"
-        )
-    if "lr" in row:
-        return (
-            f"{row['problem']:24s} lr {row['lr']:<6g} at the constant network "
-            f"{row['rate']:6.1%} (dead at init {row['dead_at_init']:.1%}, died in training "
-            f"{row['died_in_training']:.1%}) vs (3/8)^H {row['published_percent']:.1f}%: "
-            f"p={row['p_value']:.3g} {row['verdict']}"
-        )
+def _escape_text(row: dict) -> str:
+    low, high = row["interval"]
+    return (
+        f"{row['problem']:16s} {row['optimizer']:9s} escaped {row['measured']}/"
+        f"{row['runs']} [{low:.1%}, {high:.1%}], stayed at the level {row['stayed']:.1%}"
+        f", unconverged {row['unconverged']:.1%} of which in the level's window "
+        f"{row.get('approaching', 0.0):.1%} ({row['verdict']})"
+    )
+
+
+def _setting_text(row: dict) -> str:
+    near = row["within_10pct"]
+    return (
+        f"setting {row['setting']!s:>2} H={row['width']:<5d} global "
+        f"{row['measured']}/{row['runs']} (predicted 0: {row['verdict']}); median risk "
+        f"{row['median_risk']:.3g} vs R* {row['optimum']:.3g} ({row['provenance']}); "
+        + ("within 10% of R*: -" if near is None else f"within 10% of R*: {near:.0%}")
+    )
+
+
+def _failure_split_text(row: dict) -> str:
+    return (
+        f"{row['problem']:28s} {row['optimizer']:9s} global {row['rate']:6.1%} vs bound "
+        f"{row['published_percent']:5.1f}% (p={row['p_value']:.3g} {row['verdict']}); "
+        f"failed: dead at init {row['dead_at_init']:.1%}, died in training "
+        f"{row['died_in_training']:.1%}, misplaced {row['misplaced']:.1%}"
+    )
+
+
+def _constant_share_text(row: dict) -> str:
+    return (
+        f"{row['problem']:24s} lr {row['lr']:<6g} at the constant network "
+        f"{row['rate']:6.1%} (dead at init {row['dead_at_init']:.1%}, died in training "
+        f"{row['died_in_training']:.1%}) vs (3/8)^H {row['published_percent']:.1f}%: "
+        f"p={row['p_value']:.3g} {row['verdict']}"
+    )
+
+
+def _rate_text(row: dict) -> str:
     low, high = row["interval"] or (math.nan, math.nan)
     pub = "-" if row["published_percent"] is None else f"{row['published_percent']:.1f}%"
     p = "-" if row["p_value"] is None else f"{row['p_value']:.3g}"
@@ -906,9 +907,33 @@ def row_text(row: dict) -> str:
     )
 
 
+# A row of its own shape, by the first of these keys it has (a construction's value, an
+# escape rate, a setting's risks, a failure split, a constant-network share); any other row
+# is a rate against a published rate, the only shape the table's column header describes.
+_SHAPED_ROWS = {
+    "published": _construction_text,
+    "stayed": _escape_text,
+    "setting": _setting_text,
+    "misplaced": _failure_split_text,
+    "lr": _constant_share_text,
+}
+
+
+def _row_format(row: dict) -> Callable[[dict], str]:
+    return next((fmt for key, fmt in _SHAPED_ROWS.items() if key in row), _rate_text)
+
+
+def row_text(row: dict) -> str:
+    """One row of a comparison as a line of text. The rows differ by reproduction (a rate
+    against a published rate, a construction's value, an escape rate, a setting's risks), so
+    the terminal table and the HTML report both print this line rather than each knowing
+    every shape."""
+    return _row_format(row)(row)
+
+
 def table(result: dict) -> str:
     """The measured-versus-published table for the terminal."""
-    rate_rows = any(not any(k in row for k in _SHAPED_ROW_KEYS) for row in result["rows"])
+    rate_rows = any(_row_format(row) is _rate_text for row in result["rows"])
     lines = (
         [
             f"{'problem':24s} {'measured':>12s} {'95% interval':>16s} {'published':>9s} "
